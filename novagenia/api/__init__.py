@@ -1,0 +1,1 @@
+"""HTTP and WebSocket layer: routes and response schemas only; logic lives elsewhere."""

@@ -1,0 +1,46 @@
+"""Domain errors → FastAPI's `{"detail": …}` with the right status (DESIGN.md)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from novagenia.jobs.board import JobNotFound, JobStateConflict, QueueFull
+from novagenia.models import ModelNotFound
+from novagenia.paths import UnsafeName
+
+RETRY_AFTER_S = 5
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    # Ray re-raises an actor's exception as a subclass of both RayTaskError and the
+    # original class, so these handlers match errors raised inside the JobBoard too.
+    @app.exception_handler(JobNotFound)
+    async def _not_found(_: Request, exc: JobNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no job with id {_first_arg(exc)}"}, status_code=404)
+
+    @app.exception_handler(JobStateConflict)
+    async def _conflict(_: Request, exc: JobStateConflict) -> JSONResponse:
+        return JSONResponse({"detail": _first_arg(exc)}, status_code=409)
+
+    @app.exception_handler(QueueFull)
+    async def _full(_: Request, exc: QueueFull) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"{_first_arg(exc)}; retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    @app.exception_handler(ModelNotFound)
+    async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no installed model {_first_arg(exc)!r}"}, status_code=404)
+
+    @app.exception_handler(UnsafeName)
+    async def _unsafe(_: Request, exc: UnsafeName) -> JSONResponse:
+        return JSONResponse({"detail": _first_arg(exc)}, status_code=404)
+
+
+def _first_arg(exc: Exception) -> str:
+    """The domain message, without Ray's traceback wrapper around it."""
+    cause = getattr(exc, "cause", None) or exc
+    return str(cause.args[0]) if cause.args else type(cause).__name__

@@ -1,0 +1,61 @@
+"""Fan-out of board events to this ingress replica's WebSocket clients: one long-poll
+loop per replica, however many clients, each client with its own bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("novagenia.events")
+
+SUBSCRIBER_QUEUE = 10_000
+POLL_TIMEOUT_S = 15.0
+
+
+@dataclass(eq=False)
+class Subscription:
+    job_ids: frozenset[str] | None  # None = every job
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(SUBSCRIBER_QUEUE))
+    overflowed: bool = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.job_ids is not None and event["job_id"] not in self.job_ids:
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A client this far behind reconnects with its cursor and misses nothing.
+            self.overflowed = True
+
+
+class EventHub:
+    def __init__(self, board) -> None:
+        self._board = board
+        self._subscribers: set[Subscription] = set()
+        self._task: asyncio.Task | None = None
+
+    def subscribe(self, job_ids: frozenset[str] | None) -> Subscription:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._poll())
+        subscription = Subscription(job_ids)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    async def _poll(self) -> None:
+        cursor = await self._board.last_cursor.remote()
+        while self._subscribers:
+            try:
+                events = await self._board.wait_events.remote(cursor, POLL_TIMEOUT_S)
+            except Exception:
+                logger.exception("event poll failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            for event in events:
+                cursor = max(cursor, event["cursor"])
+                for subscription in list(self._subscribers):
+                    subscription.offer(event)

@@ -1,0 +1,98 @@
+"""The Ingress deployment: the FastAPI app of `/api/v1`, the compat routes and the PWA.
+It holds no job state, so any number of replicas can serve any request."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from novagenia import __version__
+from novagenia.api.deps import AppContext
+from novagenia.api.errors import install_error_handlers
+from novagenia.api.events import EventHub
+from novagenia.api.routes import events, images, jobs, system
+from novagenia.config import AppArgs
+from novagenia.jobs.actor import get_board
+from novagenia.models import ModelRegistry
+from novagenia.outputs import OutputStore
+
+logger = logging.getLogger("novagenia.ingress")
+
+API_PREFIX = "/api/v1"
+
+
+def create_api(context: AppContext) -> FastAPI:
+    app = FastAPI(
+        title="NovaGenIA",
+        version=__version__,
+        description="Text-to-image diffusion serving on Ray Serve.",
+    )
+    app.state.context = context
+    install_error_handlers(app)
+    if context.args.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=context.args.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (jobs, events, images, system):
+        api.include_router(module.router)
+    app.include_router(api)
+    mount_web_app(app, context.args.web_dist)
+    return app
+
+
+def mount_web_app(app: FastAPI, dist: Path) -> None:
+    """Serves the built PWA at `/`, with index.html for client-side routes."""
+    index = dist / "index.html"
+    root = dist.resolve()
+
+    @app.get("/{path:path}", include_in_schema=False)
+    async def web_app(path: str):
+        if path.startswith(API_PREFIX.strip("/")):
+            raise HTTPException(404, "not found")
+        if not index.is_file():
+            return HTMLResponse(
+                "<h1>NovaGenIA</h1><p>The web app is not built: run <code>make web</code>. "
+                f'The API is at <a href="{API_PREFIX}/health">{API_PREFIX}</a>, '
+                'docs at <a href="/docs">/docs</a>.</p>'
+            )
+        candidate = (dist / path).resolve()
+        if path and candidate.is_file() and candidate.is_relative_to(root):
+            return FileResponse(candidate, headers=_cache_headers(path))
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def _cache_headers(path: str) -> dict[str, str]:
+    """Hashed build assets are immutable; the service worker and manifest must revalidate."""
+    if path.startswith("assets/"):
+        return {"Cache-Control": "public, max-age=31536000, immutable"}
+    return {"Cache-Control": "no-cache"}
+
+
+@serve.ingress()
+class Ingress:
+    async def __init__(self, args: dict[str, Any], diffusion: DeploymentHandle) -> None:
+        """`diffusion` is handed to the board, which sends it the tickets."""
+        self.args = AppArgs.model_validate(args)
+        board = get_board(self.args)
+        await board.ready.remote(diffusion)
+        self.context = AppContext(
+            args=self.args,
+            board=board,
+            registry=ModelRegistry(self.args.models_dir, self.args.default_model),
+            store=OutputStore(self.args.resolved_output_uri),
+            hub=EventHub(board),
+        )
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return create_api(self.context)

@@ -1,0 +1,82 @@
+"""`WS /ws`: job events, resumable by cursor (DESIGN.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+
+from novagenia.api.deps import get_context, key_matches
+
+router = APIRouter(tags=["events"])
+
+MAX_JOBS_PER_SOCKET = 1000
+
+
+@router.websocket("/ws")
+async def job_events(websocket: WebSocket) -> None:
+    """Sends the requested jobs' events (all jobs' without `jobs`). A new subscriber first
+    gets each job's current state (`snapshot: true`); one that passes its last `cursor`
+    gets the events it missed instead."""
+    context = get_context(websocket)
+    params = websocket.query_params
+    if context.args.auth_reads and not key_matches(context.args, params.get("api_key")):
+        await websocket.close(
+            code=status.WS_1008_POLICY_VIOLATION, reason="missing or invalid API key"
+        )
+        return
+    try:
+        job_ids = _parse_jobs(params.get("jobs"))
+        cursor = int(params["cursor"]) if params.get("cursor") else None
+    except ValueError as exc:
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=str(exc))
+        return
+    await websocket.accept()
+    subscription = context.hub.subscribe(job_ids)
+    reader = asyncio.get_running_loop().create_task(_drain_incoming(websocket))
+    try:
+        last = cursor or 0
+        for event in await context.board.events_after.remote(cursor, job_ids):
+            await websocket.send_text(json.dumps(event))
+            last = max(last, event["cursor"])
+        while not reader.done():
+            getter = asyncio.ensure_future(subscription.queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            event = getter.result()
+            if subscription.overflowed:
+                await websocket.close(
+                    code=status.WS_1013_TRY_AGAIN_LATER, reason="reconnect with your cursor"
+                )
+                break
+            if event["cursor"] > last:
+                await websocket.send_text(json.dumps(event))
+                last = event["cursor"]
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        reader.cancel()
+        context.hub.unsubscribe(subscription)
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Returns when the client goes away (clients send nothing we need)."""
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        return
+
+
+def _parse_jobs(raw: str | None) -> frozenset[str] | None:
+    if not raw:
+        return None
+    ids = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if len(ids) > MAX_JOBS_PER_SOCKET:
+        raise ValueError(f"at most {MAX_JOBS_PER_SOCKET} jobs per socket")
+    return ids

@@ -1,0 +1,66 @@
+"""Response bodies of the v1 API that are not jobs themselves."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from novagenia.jobs.schemas import Job
+
+
+class JobPage(BaseModel):
+    jobs: list[Job]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class ModelCounts(BaseModel):
+    queued: int = 0
+    running: int = 0
+
+
+class QueueSummary(BaseModel):
+    counts: dict[str, int]
+    models: dict[str, ModelCounts]
+    queued: list[Job] = Field(description="In the order they will run.")
+    running: list[Job]
+
+
+class ModelOut(BaseModel):
+    id: str
+    source: str
+    pipeline_class: str | None
+    size_bytes: int
+    native_size: int
+    default: bool
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
+class SamplerOut(BaseModel):
+    name: str
+    label: str
+
+
+class SamplerList(BaseModel):
+    samplers: list[SamplerOut]
+
+
+class Limits(BaseModel):
+    min_size: int = 64
+    max_size: int = 2048
+    max_steps: int = 150
+    max_batch_size: int = 8
+
+
+class ServerConfig(BaseModel):
+    version: str
+    default_model: str
+    auth_required: bool
+    max_batch_size: int
+    limits: Limits
+
+
+class Health(BaseModel):
+    status: str
+    version: str

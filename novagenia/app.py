@@ -1,0 +1,64 @@
+"""The application builder named by `serve_config.yaml` (`novagenia.app:build_app`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+from ray import serve
+from ray.serve import Application
+
+from novagenia.api.ingress import Ingress
+from novagenia.config import AppArgs
+from novagenia.engine.deployment import Diffusion
+
+logger = logging.getLogger("novagenia")
+
+API_KEYS_ENV = "NOVAGENIA_API_KEYS"
+
+
+def resolve_gpus(args: AppArgs) -> float:
+    """`auto`: a whole GPU per replica where the cluster has GPUs, else CPU."""
+    if args.gpus_per_replica != "auto":
+        return float(args.gpus_per_replica)
+    if not ray.is_initialized():
+        ray.init(address="auto", ignore_reinit_error=True)
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def build_app(raw_args: dict[str, Any] | None = None) -> Application:
+    """Validates `args` and wires the Ingress to the Diffusion deployment."""
+    args = AppArgs.model_validate(raw_args or {}).absolute()
+    env_keys = [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",") if key.strip()]
+    if env_keys:
+        args = args.model_copy(update={"api_keys": [*args.api_keys, *env_keys]})
+    gpus = resolve_gpus(args)
+    logger.info("NovaGenIA: %s GPU(s) per Diffusion replica, data in %s", gpus, args.data_dir)
+    scaling = args.autoscaling
+    diffusion = serve.deployment(
+        Diffusion,
+        name="Diffusion",
+        # One ticket (a whole batch) at a time; the backlog waits at the handle, where the
+        # autoscaler sees it.
+        max_ongoing_requests=1,
+        autoscaling_config={
+            "min_replicas": scaling.min_replicas,
+            "initial_replicas": max(1, scaling.min_replicas),
+            "max_replicas": scaling.max_replicas,
+            "target_ongoing_requests": scaling.target_ongoing_requests,
+            "upscale_delay_s": scaling.upscale_delay_s,
+            "downscale_delay_s": scaling.downscale_delay_s,
+        },
+        ray_actor_options={"num_gpus": gpus, "num_cpus": args.cpus_per_replica},
+        graceful_shutdown_timeout_s=60,
+    ).bind(args.model_dump(mode="json"), gpus)
+    return serve.deployment(
+        Ingress,
+        name="Ingress",
+        num_replicas=args.ingress_replicas,
+        # Every open WebSocket holds a slot for its whole life.
+        max_ongoing_requests=args.ingress_max_ongoing_requests,
+        ray_actor_options={"num_cpus": 0},
+    ).bind(args.model_dump(mode="json"), diffusion)

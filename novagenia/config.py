@@ -1,0 +1,131 @@
+"""Application arguments: the `args` block of `serve_config.yaml`, validated once.
+
+Every field has a description so the same model documents the YAML (see README).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_WEB_DIST = PACKAGE_DIR.parent / "web" / "dist"
+
+
+class AutoscalingArgs(BaseModel):
+    """Bounds for the Diffusion deployment's autoscaler (Serve `autoscaling_config`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_replicas: int = Field(1, ge=0, description="Replicas kept when idle (0 = scale to zero).")
+    max_replicas: int = Field(1, ge=1, description="Upper bound on replicas.")
+    target_ongoing_requests: float = Field(
+        1.0, gt=0, description="Tickets per replica the autoscaler aims for (1 = one job each)."
+    )
+    upscale_delay_s: float = Field(
+        2.0, ge=0, description="How long a backlog must last to add replicas."
+    )
+    downscale_delay_s: float = Field(
+        120.0,
+        ge=0,
+        description="How long replicas must be idle before removal (jobs take seconds).",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AutoscalingArgs:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class AppArgs(BaseModel):
+    """Everything `build_app` needs. Unknown keys are an error, so typos fail at start."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    app_name: str = Field(
+        "novagenia", description="Serve application name (must match serve_config)."
+    )
+    data_dir: Path = Field(Path("data"), description="Models, LoRAs, the job database, outputs.")
+    output_uri: str | None = Field(
+        None,
+        description="Where images go: a local path or any fsspec URI (s3://…, gs://…). "
+        "Defaults to <data_dir>/outputs. Use shared storage when replicas span nodes.",
+    )
+    default_model: str | None = Field(
+        None, description="Model id used when a request names none; the embedded model when absent."
+    )
+    gpus_per_replica: Literal["auto"] | float = Field(
+        "auto",
+        description="GPUs per Diffusion replica: 1, 0.5, 0.25… or 0 for CPU; "
+        "'auto' = 1 when the cluster has GPUs, else CPU.",
+    )
+    cpus_per_replica: float = Field(1.0, ge=0, description="CPUs reserved per Diffusion replica.")
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto",
+        description="Weights dtype on CUDA ('auto' = bf16 where supported, else fp16); CPU uses float32.",
+    )
+    autoscaling: AutoscalingArgs = Field(default_factory=AutoscalingArgs)
+    ingress_replicas: int = Field(1, ge=1, description="Ingress (HTTP/WebSocket) replicas.")
+    ingress_max_ongoing_requests: int = Field(
+        2000, ge=10, description="Per ingress replica; every open WebSocket holds one slot."
+    )
+    max_models_per_replica: int = Field(
+        2, ge=1, description="Pipelines kept loaded per replica (LRU)."
+    )
+    max_queue_length: int = Field(
+        1000, ge=1, description="Queued jobs beyond which submit gets 503."
+    )
+    preview_every_steps: int = Field(
+        5, ge=0, description="Send a live preview every N steps (0 = never)."
+    )
+    lease_timeout_s: float = Field(
+        60.0, gt=0, description="A running job whose worker is silent this long is requeued."
+    )
+    max_attempts: int = Field(3, ge=1, description="Runs a job may take before it is failed.")
+    api_keys: list[str] = Field(
+        default_factory=list,
+        description="When non-empty, state-changing routes need `Authorization: Bearer <key>`. "
+        "Also read from NOVAGENIA_API_KEYS (comma separated).",
+    )
+    auth_reads: bool = Field(
+        False, description="Require the API key for reads (GETs, WebSocket) too."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Extra origins allowed by CORS (the app's own always is)."
+    )
+    web_dist: Path = Field(DEFAULT_WEB_DIST, description="The built PWA served at /.")
+
+    @field_validator("gpus_per_replica")
+    @classmethod
+    def _non_negative(cls, value: str | float) -> str | float:
+        if isinstance(value, float) and value < 0:
+            raise ValueError("gpus_per_replica must be >= 0 or 'auto'")
+        return value
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "jobs.sqlite3"
+
+    @property
+    def resolved_output_uri(self) -> str:
+        return self.output_uri or str(self.data_dir / "outputs")
+
+    @property
+    def board_name(self) -> str:
+        """One board per app and data dir, so a stale board never serves another config."""
+        digest = hashlib.sha1(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+        return f"{self.app_name}-board-{digest}"
+
+    def absolute(self) -> AppArgs:
+        """Paths made absolute where the app is built: replicas may run in other cwds."""
+        return self.model_copy(
+            update={"data_dir": self.data_dir.resolve(), "web_dist": self.web_dist.resolve()}
+        )

@@ -1,0 +1,1 @@
+"""Everything that runs a diffusers pipeline: loading, samplers, generation, previews."""

@@ -1,0 +1,227 @@
+"""The Diffusion deployment: replicas that hold pipelines (multiplexed by model id) and
+run the jobs the JobBoard hands them, one ticket at a time.
+
+A job's path on a replica reads as named steps: load the model → claim → run (reporting
+progress, stopping when cancelled) → store the images → complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import torch
+from ray import serve
+
+from novagenia.config import AppArgs
+from novagenia.engine.device import DevicePlan
+from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
+from novagenia.engine.infotext import infotext, png_with_parameters
+from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
+from novagenia.engine.previews import as_data_url, latent_preview
+from novagenia.jobs.actor import get_board
+from novagenia.jobs.schemas import ImageInfo, Job
+from novagenia.models import ModelRegistry
+from novagenia.outputs import OutputStore
+
+logger = logging.getLogger("novagenia.diffusion")
+
+
+class ProgressReporter:
+    """Carries step callbacks (pipeline thread) to the board (event loop) with at most one
+    call in flight: steps that arrive meanwhile travel together in the next call, so
+    every step is reported, the board is not flooded, and the GPU never waits on it."""
+
+    def __init__(self, board, worker: str, loop: asyncio.AbstractEventLoop) -> None:
+        self._board = board
+        self._worker = worker
+        self._loop = loop
+        self._pending: list[dict[str, Any]] = []
+        self._wakeup = asyncio.Event()
+        self._closed = False
+        self.stop: set[str] = set()  # job ids the board says must stop
+        self._task = loop.create_task(self._pump())
+
+    def post(self, update: dict[str, Any]) -> None:
+        """Thread-safe: called from the pipeline thread."""
+        self._loop.call_soon_threadsafe(self._enqueue, update)
+
+    def _enqueue(self, update: dict[str, Any]) -> None:
+        self._pending.append(update)
+        self._wakeup.set()
+
+    async def _pump(self) -> None:
+        while not (self._closed and not self._pending):
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                self.stop.update(await self._board.report.remote(self._worker, batch))
+            except Exception:
+                logger.exception("progress report failed")
+
+    async def heartbeat(self, job_ids: list[str]) -> None:
+        self.stop.update(await self._board.heartbeat.remote(self._worker, job_ids))
+
+    async def close(self) -> None:
+        """Delivers every pending update before returning (events stay in order)."""
+        await asyncio.sleep(0)  # let call_soon_threadsafe callbacks land
+        self._closed = True
+        self._wakeup.set()
+        await self._task
+
+
+class Diffusion:
+    def __init__(self, args: dict[str, Any], gpus: float) -> None:
+        self.args = AppArgs.model_validate(args)
+        self.plan = DevicePlan.for_replica(
+            gpus, self.args.dtype, cpu_threads=max(1, int(self.args.cpus_per_replica))
+        )
+        self.registry = ModelRegistry(self.args.models_dir, self.args.default_model)
+        self.store = OutputStore(self.args.resolved_output_uri)
+        self.board = get_board(self.args)
+        self.worker = serve.get_replica_context().replica_id.unique_id
+
+        async def load_model(model_id: str) -> LoadedPipeline:
+            # A plain function: Serve keeps its LRU state on the decorated object, which
+            # a bound method cannot carry. The bound is configurable, hence not a decorator.
+            path = await asyncio.to_thread(self.registry.materialize, model_id)
+            return await asyncio.to_thread(load_pipeline, model_id, path, self.plan)
+
+        self.load_model = serve.multiplexed(
+            max_num_models_per_replica=self.args.max_models_per_replica
+        )(load_model)
+        logger.info("Diffusion replica %s on %s", self.worker, self.plan.device)
+
+    async def run_ticket(self, ticket_id: str) -> int:
+        """Runs the best queued job(s) for this request's model; 0 when none was left."""
+        model_id = serve.get_multiplexed_model_id()
+        try:
+            loaded = await self.load_model(model_id)
+        except Exception as exc:
+            logger.exception("could not load %s", model_id)
+            return await self._fail_claimed(
+                model_id,
+                ticket_id,
+                f"model {model_id!r} could not be loaded ({type(exc).__name__})",
+            )
+        jobs = await self.board.claim.remote(model_id, self.worker, ticket_id, 1)
+        if not jobs:
+            return 0
+        pipeline = loaded.acquire()
+        try:
+            await self._run(loaded, pipeline, jobs)
+        finally:
+            loaded.release()
+        return len(jobs)
+
+    async def loaded_models(self) -> list[str]:
+        wrapper = getattr(self.load_model, "__serve_multiplex_wrapper", None)
+        return list(wrapper.models) if wrapper is not None else []
+
+    async def _fail_claimed(self, model_id: str, ticket_id: str, error: str) -> int:
+        jobs = await self.board.claim.remote(model_id, self.worker, ticket_id, 1)
+        for job in jobs:
+            await self.board.fail.remote(job.id, self.worker, error)
+        return len(jobs)
+
+    async def _run(self, loaded: LoadedPipeline, pipeline, jobs: list[Job]) -> None:
+        loop = asyncio.get_running_loop()
+        reporter = ProgressReporter(self.board, self.worker, loop)
+        heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
+        plan = BatchPlan.from_jobs(jobs)
+        on_step = self._step_callback(reporter, jobs, plan)
+        error: Exception | None = None
+        images = None
+        try:
+            images = await asyncio.to_thread(generate, pipeline, plan, on_step, loaded.schedulers)
+        except GenerationStopped:
+            pass
+        except Exception as exc:
+            error = exc
+        finally:
+            heartbeat.cancel()
+        await reporter.close()
+        if error is not None:
+            await self._fail_all(jobs, error)
+        else:
+            await self._complete(jobs, plan, images, reporter.stop)
+
+    def _step_callback(self, reporter: ProgressReporter, jobs: list[Job], plan: BatchPlan):
+        started = time.perf_counter()
+        total = plan.request.steps
+        every = self.args.preview_every_steps
+
+        def on_step(step: int, latents: torch.Tensor) -> None:
+            if all(job.id in reporter.stop for job in jobs):
+                raise GenerationStopped()
+            elapsed = time.perf_counter() - started
+            progress = {
+                "step": step,
+                "total_steps": total,
+                "elapsed_s": round(elapsed, 3),
+                "eta_s": round(elapsed / step * (total - step), 3),
+            }
+            want_preview = every and step % every == 0 and step < total
+            for owner, job in enumerate(jobs):
+                reporter.post({"job_id": job.id, "type": "progress", **progress})
+                if want_preview:
+                    image = latent_preview(latents[plan.owners.index(owner)])
+                    if image is not None:
+                        reporter.post(
+                            {
+                                "job_id": job.id,
+                                "type": "preview",
+                                "step": step,
+                                "image": as_data_url(image),
+                            }
+                        )
+
+        return on_step
+
+    async def _heartbeat(self, reporter: ProgressReporter, job_ids: list[str]) -> None:
+        while True:
+            await asyncio.sleep(self.args.lease_timeout_s / 4)
+            try:
+                await reporter.heartbeat(job_ids)
+            except Exception:
+                logger.exception("heartbeat failed")
+
+    async def _complete(self, jobs: list[Job], plan: BatchPlan, images, stop: set[str]) -> None:
+        for owner, job in enumerate(jobs):
+            if images is None or job.id in stop:
+                await self.board.cancelled.remote(job.id, self.worker)
+                continue
+            mine = [(i, images[i], plan.seeds[i]) for i, o in enumerate(plan.owners) if o == owner]
+            infos = await asyncio.to_thread(self._store_images, job, mine)
+            await self.board.succeed.remote(job.id, self.worker, infos)
+
+    def _store_images(self, job: Job, images: list[tuple[int, Any, int]]) -> list[ImageInfo]:
+        infos = []
+        for index, (_, image, seed) in enumerate(images):
+            text = infotext(job.request, seed, image.width, image.height)
+            self.store.write(job.id, index, png_with_parameters(image, text))
+            infos.append(
+                ImageInfo(
+                    index=index,
+                    url=OutputStore.url(job.id, index),
+                    seed=seed,
+                    width=image.width,
+                    height=image.height,
+                )
+            )
+        return infos
+
+    async def _fail_all(self, jobs: list[Job], exc: Exception) -> None:
+        logger.error("generation failed for %s", [job.id for job in jobs], exc_info=exc)
+        if isinstance(exc, torch.OutOfMemoryError):
+            message = "out of GPU memory: try a smaller size or batch"
+            torch.cuda.empty_cache()
+        else:
+            message = f"generation failed ({type(exc).__name__})"
+        for job in jobs:
+            await self.board.fail.remote(job.id, self.worker, message)

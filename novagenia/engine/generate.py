@@ -1,0 +1,91 @@
+"""One pipeline call for a batch of compatible jobs (see `jobs.board.batch_signature`):
+each image gets its own seeded generator, so the same request and seed give the same
+pixels whatever else shares the batch, and every image reports its seed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from diffusers import DiffusionPipeline
+from PIL import Image
+
+from novagenia.engine.samplers import get_sampler
+from novagenia.jobs.schemas import GenerationRequest, Job
+
+
+class GenerationStopped(Exception):
+    """Raised from the step callback: every job in the batch was cancelled."""
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """The images a batch of jobs asks for, in pipeline order."""
+
+    request: GenerationRequest  # the shared settings (the first job's)
+    prompts: list[str]
+    negative_prompts: list[str]
+    seeds: list[int]
+    owners: list[int]  # index of the job each image belongs to
+
+    @classmethod
+    def from_jobs(cls, jobs: list[Job]) -> BatchPlan:
+        prompts, negatives, seeds, owners = [], [], [], []
+        for owner, job in enumerate(jobs):
+            request = job.request
+            assert request.seed is not None
+            for i in range(request.batch_size):
+                prompts.append(request.prompt)
+                negatives.append(request.negative_prompt)
+                seeds.append(image_seed(request.seed, i))
+                owners.append(owner)
+        return cls(jobs[0].request, prompts, negatives, seeds, owners)
+
+
+def image_seed(first_seed: int, index: int) -> int:
+    """A1111's convention: image i of a job uses seed + i."""
+    return (first_seed + index) % 2**32
+
+
+StepCallback = Callable[[int, torch.Tensor], None]
+
+
+def generate(
+    pipeline: DiffusionPipeline,
+    plan: BatchPlan,
+    on_step: StepCallback,
+    scheduler_cache: dict[str, object] | None = None,
+) -> list[Image.Image]:
+    """Runs the pipeline; `on_step(step, latents)` is called after each step with the
+    1-based step number and may raise GenerationStopped."""
+    request = plan.request
+    sampler = get_sampler(request.sampler)
+    if scheduler_cache is not None and sampler.name in scheduler_cache:
+        scheduler = scheduler_cache[sampler.name]
+    else:
+        scheduler = sampler.make(pipeline.scheduler.config)
+        if scheduler_cache is not None:
+            scheduler_cache[sampler.name] = scheduler
+    pipeline.scheduler = scheduler
+    device = pipeline.device
+    generator_device = "cpu" if device.type == "mps" else device
+    generators = [torch.Generator(generator_device).manual_seed(seed) for seed in plan.seeds]
+
+    def callback(pipe, step: int, timestep, kwargs):
+        on_step(step + 1, kwargs["latents"])
+        return kwargs
+
+    with torch.inference_mode():
+        result = pipeline(
+            prompt=plan.prompts,
+            negative_prompt=plan.negative_prompts if any(plan.negative_prompts) else None,
+            width=request.width,
+            height=request.height,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance_scale,
+            generator=generators,
+            callback_on_step_end=callback,
+            callback_on_step_end_tensor_inputs=["latents"],
+        )
+    return result.images

@@ -1,0 +1,44 @@
+"""PNG files carrying their generation parameters in AUTOMATIC1111's `parameters` text
+chunk, so "PNG Info" readers (and A1111 itself) recover prompt, seed and settings."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, PngImagePlugin
+
+from novagenia import __version__
+from novagenia.engine.samplers import SAMPLERS
+from novagenia.jobs.schemas import GenerationRequest
+
+
+def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> str:
+    """A1111's format: prompt line, `Negative prompt:` line, then `Key: value, …`."""
+    sampler = SAMPLERS[request.sampler].label if request.sampler in SAMPLERS else request.sampler
+    prompt = request.prompt
+    for lora in request.loras:
+        tag = f"<lora:{lora.name}:{lora.weight:g}>"
+        if tag not in prompt:
+            prompt = f"{prompt} {tag}"
+    lines = [prompt]
+    if request.negative_prompt:
+        lines.append(f"Negative prompt: {request.negative_prompt}")
+    fields = {
+        "Steps": request.steps,
+        "Sampler": sampler,
+        "CFG scale": f"{request.guidance_scale:g}",
+        "Seed": seed,
+        "Size": f"{width}x{height}",
+        "Model": request.model,
+        "Version": f"NovaGenIA {__version__}",
+    }
+    lines.append(", ".join(f"{key}: {value}" for key, value in fields.items()))
+    return "\n".join(lines)
+
+
+def png_with_parameters(image: Image.Image, parameters: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()

@@ -1,0 +1,202 @@
+"""The JobBoard as one named, async, restartable Ray actor, plus ticket dispatch.
+
+Tickets (DESIGN.md): for every queued job, one request "run the best job you can for
+model M" goes to the Diffusion deployment with `multiplexed_model_id=M`. The board sends
+them itself, so it always knows how many are outstanding: whatever dies (a replica, an
+ingress, the board), a queued job without a pending ticket gets a new one here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import ray
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from novagenia.config import AppArgs
+from novagenia.jobs.board import JobBoard
+from novagenia.jobs.events import Event
+from novagenia.jobs.schemas import GenerationRequest, ImageInfo, Job, JobStatus, PriorityChange
+from novagenia.jobs.store import JobStore
+
+logger = logging.getLogger("novagenia.board")
+
+NAMESPACE = "novagenia"
+DIFFUSION_DEPLOYMENT = "Diffusion"
+HOUSEKEEPING_INTERVAL_S = 1.0
+
+
+class JobBoardActor:
+    """Remote face of `JobBoard`. Every method that changes state returns only after
+    SQLite has committed the change."""
+
+    def __init__(self, args: dict[str, Any]) -> None:
+        self.args = AppArgs.model_validate(args)
+        self.board = JobBoard(
+            JobStore(self.args.db_path),
+            max_queue_length=self.args.max_queue_length,
+            max_attempts=self.args.max_attempts,
+            lease_timeout_s=self.args.lease_timeout_s,
+        )
+        self._pending_tickets: dict[str, set[str]] = defaultdict(set)
+        self._ticket_tasks: set[asyncio.Task] = set()
+        self._diffusion = None
+        self._housekeeping: asyncio.Task | None = None
+
+    async def ready(self, diffusion: DeploymentHandle | None = None) -> bool:
+        """Starts housekeeping; an ingress passes the app's Diffusion handle. (After a
+        restart, before any ingress calls this, tickets find the deployment by name.)"""
+        if diffusion is not None:
+            self._diffusion = diffusion
+        self._ensure_housekeeping()
+        return True
+
+    def _ensure_housekeeping(self) -> None:
+        """Started from the first call after (re)start: the actor has no running loop
+        in `__init__`, and a restarted board must resume expiring leases by itself."""
+        if self._housekeeping is None:
+            self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+
+    # reads
+    async def get(self, job_id: str) -> Job:
+        return self.board.get(job_id)
+
+    async def history(self, status: JobStatus | None, limit: int, cursor: int | None):
+        return self.board.history(status, limit, cursor)
+
+    async def queue_summary(self) -> dict[str, Any]:
+        return self.board.queue_summary()
+
+    async def events_after(self, cursor: int | None, job_ids: frozenset[str] | None) -> list[Event]:
+        """What a (re)connecting subscriber must see first: the missed events when its
+        cursor is still covered, else a snapshot of its jobs' current state."""
+        if cursor is not None and self.board.events.covers(cursor):
+            return self.board.events.after(cursor, job_ids)
+        return self.board.snapshot(job_ids)
+
+    async def wait_events(self, cursor: int, timeout: float = 15.0) -> list[Event]:
+        self._ensure_housekeeping()
+        return await self.board.events.wait_after(cursor, timeout)
+
+    async def last_cursor(self) -> int:
+        return self.board.events.last_cursor
+
+    # writes
+    async def submit(self, job_id: str, request: GenerationRequest, user: str | None) -> Job:
+        self._ensure_housekeeping()
+        job = self.board.submit(job_id, request, user)
+        self._dispatch_tickets(job.model)
+        return job
+
+    async def cancel(self, job_id: str) -> Job:
+        return self.board.cancel(job_id)
+
+    async def reprioritize(self, job_id: str, change: PriorityChange) -> Job:
+        return self.board.reprioritize(job_id, change)
+
+    # worker side
+    async def claim(self, model: str, worker: str, ticket_id: str, max_batch: int = 1) -> list[Job]:
+        self._ensure_housekeeping()
+        self._pending_tickets[model].discard(ticket_id)
+        return self.board.claim(model, worker, max_batch)
+
+    async def report(self, worker: str, updates: list[dict[str, Any]]) -> list[str]:
+        return self.board.report(worker, updates)
+
+    async def heartbeat(self, worker: str, job_ids: list[str]) -> list[str]:
+        return self.board.heartbeat(worker, set(job_ids))
+
+    async def succeed(self, job_id: str, worker: str, images: list[ImageInfo]) -> None:
+        self.board.succeed(job_id, worker, images)
+
+    async def fail(self, job_id: str, worker: str, error: str) -> None:
+        self.board.fail(job_id, worker, error)
+
+    async def cancelled(self, job_id: str, worker: str) -> None:
+        self.board.cancelled(job_id, worker)
+
+    async def requeue(self, job_id: str, worker: str, reason: str) -> None:
+        job = self.board.requeue(job_id, worker, reason)
+        if job is not None:
+            self._dispatch_tickets(job.model)
+
+    async def pending_tickets(self) -> dict[str, int]:
+        return {model: len(tickets) for model, tickets in self._pending_tickets.items()}
+
+    # tickets
+    def _dispatch_tickets(self, model: str) -> None:
+        """Tops up pending tickets for `model` to its queued count (capped, so 10,000
+        queued jobs do not become 10,000 in-flight requests; the cap still exceeds what
+        the autoscaler needs to reach `max_replicas`)."""
+        cap = (
+            int(self.args.autoscaling.max_replicas * self.args.autoscaling.target_ongoing_requests)
+            * 2
+            + 2
+        )
+        pending = self._pending_tickets[model]
+        while len(pending) < min(self.board.queued_count(model), cap):
+            ticket_id = uuid.uuid4().hex
+            pending.add(ticket_id)
+            task = asyncio.get_running_loop().create_task(self._send_ticket(model, ticket_id))
+            self._ticket_tasks.add(task)
+            task.add_done_callback(self._ticket_tasks.discard)
+
+    async def _send_ticket(self, model: str, ticket_id: str) -> None:
+        try:
+            if self._diffusion is None:
+                self._diffusion = serve.get_deployment_handle(
+                    DIFFUSION_DEPLOYMENT, self.args.app_name
+                )
+            await self._diffusion.options(multiplexed_model_id=model).run_ticket.remote(ticket_id)
+        except Exception as exc:  # a dead replica, an app not yet deployed, a restart
+            logger.warning("ticket for %s failed (%s); will be reissued", model, exc)
+            await asyncio.sleep(1.0)
+        finally:
+            self._pending_tickets[model].discard(ticket_id)
+        self._dispatch_tickets(model)
+
+    async def _housekeep(self) -> None:
+        """Expires leases of silent workers and reissues tickets that were lost."""
+        while True:
+            try:
+                for job in self.board.expire_leases():
+                    logger.warning("job %s: lease expired, now %s", job.id, job.status.value)
+                for model in self.board.queued_models():
+                    self._dispatch_tickets(model)
+            except Exception:
+                logger.exception("board housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+
+def get_board(args: AppArgs) -> ray.actor.ActorHandle:
+    """The app's board: created on first use, pinned to the head node (its SQLite file
+    lives there), restarted by Ray when it dies; callers' calls are retried meanwhile.
+    Callers await `board.ready.remote()` before relying on it."""
+    actor_cls = ray.remote(JobBoardActor)
+    board = actor_cls.options(
+        name=args.board_name,
+        namespace=NAMESPACE,
+        get_if_exists=True,
+        lifetime="detached",
+        max_restarts=-1,
+        max_task_retries=-1,
+        max_concurrency=10_000,
+        num_cpus=0,
+        resources={"node:__internal_head__": 0.001},
+    ).remote(args.model_dump(mode="json"))
+    return board
+
+
+def kill_board(args: AppArgs) -> bool:
+    """Removes the detached board (it outlives `serve shutdown` on purpose)."""
+    try:
+        board = ray.get_actor(args.board_name, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    ray.kill(board, no_restart=True)
+    return True

@@ -1,0 +1,389 @@
+"""JobBoard: the single source of truth for jobs (DESIGN.md).
+
+This module is the board's logic, free of Ray so it can be unit tested directly;
+`jobs/actor.py` hosts it in one named async Ray actor and adds ticket dispatch.
+
+Run order within a model: higher `priority` first; within one priority, users take
+turns (round robin, so one user's burst cannot starve another's single job); then
+submission order. `front` jumps a job ahead of everything queued for its model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sortedcontainers import SortedList
+
+from novagenia.jobs.events import Event, EventLog
+from novagenia.jobs.schemas import (
+    GenerationRequest,
+    ImageInfo,
+    Job,
+    JobStatus,
+    PriorityChange,
+    Progress,
+)
+from novagenia.jobs.store import JobStore
+
+QueueKey = tuple[int, int, int, str]  # (-priority, turn, order, job id)
+
+
+class JobNotFound(LookupError):
+    """No job has this id."""
+
+
+class JobStateConflict(RuntimeError):
+    """The job is not in a state that allows the operation (HTTP 409)."""
+
+
+class QueueFull(RuntimeError):
+    """The queue holds `max_queue_length` jobs already (HTTP 503)."""
+
+
+@dataclass
+class _Turns:
+    """Round-robin turns of users within one (model, priority) level."""
+
+    served: int = 0
+    next_by_user: dict[str, int] = field(default_factory=dict)
+
+    def take(self, user: str) -> int:
+        turn = max(self.next_by_user.get(user, 0), self.served)
+        self.next_by_user[user] = turn + 1
+        return turn
+
+
+class JobBoard:
+    def __init__(
+        self,
+        store: JobStore,
+        *,
+        max_queue_length: int = 1000,
+        max_attempts: int = 3,
+        lease_timeout_s: float = 60.0,
+        event_capacity: int = 20_000,
+    ) -> None:
+        self._store = store
+        self.max_queue_length = max_queue_length
+        self.max_attempts = max_attempts
+        self.lease_timeout_s = lease_timeout_s
+        self.events = EventLog(event_capacity)
+        self._active: dict[str, Job] = {}
+        self._seq: dict[str, int] = {}
+        self._queues: dict[str, SortedList] = defaultdict(SortedList)
+        self._keys: dict[str, QueueKey] = {}
+        self._turns: dict[tuple[str, int], _Turns] = defaultdict(_Turns)
+        self._leases: dict[str, float] = {}
+        self._front_order = 0
+        self._reload()
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, job_id: str) -> Job:
+        job = self._active.get(job_id)
+        if job is not None:
+            return self._with_position(job)
+        found = self._store.get(job_id)
+        if found is None:
+            raise JobNotFound(job_id)
+        return found[1]
+
+    def history(
+        self, status: JobStatus | None, limit: int, cursor: int | None
+    ) -> tuple[list[Job], int | None]:
+        rows = self._store.history(status, limit, cursor)
+        jobs = [self._with_position(self._active.get(job.id, job)) for _, job in rows]
+        next_cursor = rows[-1][0] if len(rows) == limit else None
+        return jobs, next_cursor
+
+    def queued_count(self, model: str | None = None) -> int:
+        if model is not None:
+            return len(self._queues.get(model, ()))
+        return sum(len(queue) for queue in self._queues.values())
+
+    def queued_models(self) -> list[str]:
+        return [model for model, queue in self._queues.items() if queue]
+
+    def running(self) -> list[Job]:
+        return [job for job in self._active.values() if job.status is JobStatus.running]
+
+    def queue_summary(self) -> dict[str, Any]:
+        """Counts by status and model, and queued jobs in run order (per model, merged)."""
+        keyed = sorted((key, model) for model, queue in self._queues.items() for key in queue)
+        queued = [self._with_position(self._active[key[3]]) for key, _ in keyed]
+        models: dict[str, dict[str, int]] = defaultdict(lambda: {"queued": 0, "running": 0})
+        for job in self._active.values():
+            models[job.model][job.status.value] += 1
+        return {
+            "counts": self._store.counts(),
+            "models": dict(models),
+            "queued": queued,
+            "running": self.running(),
+        }
+
+    def snapshot(self, job_ids: frozenset[str] | None) -> list[Event]:
+        """Current state of the given jobs (or of all active ones) as events."""
+        if job_ids is None:
+            jobs = [self._with_position(job) for job in self._active.values()]
+        else:
+            jobs = []
+            for job_id in job_ids:
+                try:
+                    jobs.append(self.get(job_id))
+                except JobNotFound:
+                    continue
+        cursor = self.events.last_cursor
+        return [
+            {
+                "type": _state_event_type(job.status),
+                "job_id": job.id,
+                "cursor": cursor,
+                "ts": time.time(),
+                "snapshot": True,
+                "job": job.model_dump(mode="json"),
+            }
+            for job in jobs
+        ]
+
+    # ---------------------------------------------------------------- writes
+
+    def submit(self, job_id: str, request: GenerationRequest, user: str | None) -> Job:
+        """Queues a job. Idempotent on `job_id`, so a retried call never duplicates."""
+        if job_id in self._active:
+            return self.get(job_id)
+        if self._store.get(job_id) is not None:
+            return self.get(job_id)
+        if self.queued_count() >= self.max_queue_length:
+            raise QueueFull(f"the queue is full ({self.max_queue_length} jobs)")
+        assert request.model is not None
+        job = Job(
+            id=job_id,
+            status=JobStatus.queued,
+            request=request,
+            model=request.model,
+            priority=request.priority,
+            user=user,
+            created_at=time.time(),
+        )
+        self._seq[job.id] = self._store.insert(job)
+        self._active[job.id] = job
+        self._enqueue(job)
+        job = self._with_position(job)
+        self._emit_state(job)
+        return job
+
+    def cancel(self, job_id: str) -> Job:
+        job = self._active_job(job_id)
+        if job.status is JobStatus.queued:
+            self._dequeue(job)
+            return self._finish(job, JobStatus.cancelled)
+        job.cancel_requested = True
+        self._store.update(job)
+        return job
+
+    def reprioritize(self, job_id: str, change: PriorityChange) -> Job:
+        job = self._active_job(job_id)
+        if job.status is not JobStatus.queued:
+            raise JobStateConflict(f"job {job_id} is {job.status.value}; only queued jobs move")
+        self._dequeue(job)
+        queue = self._queues[job.model]
+        if change.priority is not None:
+            job.priority = change.priority
+        if change.front:
+            top = -queue[0][0] if queue else job.priority
+            job.priority = max(job.priority, top)
+            self._front_order -= 1
+        self._store.update(job)
+        self._enqueue(job, front=change.front)
+        job = self._with_position(job)
+        self._emit_state(job)
+        return job
+
+    def claim(self, model: str, worker: str, max_batch: int = 1) -> list[Job]:
+        """Hands the best queued job for `model` (plus compatible ones, up to `max_batch`)
+        to `worker`; they are running from now on, under a lease the worker renews."""
+        queue = self._queues.get(model)
+        if not queue:
+            return []
+        first = self._active[queue[0][3]]
+        batch = [first]
+        if max_batch > 1:
+            signature = batch_signature(first.request)
+            for key in queue.islice(1):
+                if len(batch) >= max_batch:
+                    break
+                candidate = self._active[key[3]]
+                if batch_signature(candidate.request) == signature:
+                    batch.append(candidate)
+        now = time.time()
+        for job in batch:
+            self._dequeue(job, served=True)
+            job.status = JobStatus.running
+            job.started_at = now
+            job.worker = worker
+            job.attempts += 1
+            job.progress = Progress(step=0, total_steps=job.request.steps)
+            self._leases[job.id] = time.monotonic() + self.lease_timeout_s
+        self._store.update_many(batch)
+        for job in batch:
+            self._emit_state(job)
+        return [job.model_copy() for job in batch]
+
+    def report(self, worker: str, updates: list[dict[str, Any]]) -> list[str]:
+        """Progress and previews from a worker. Renews its leases and returns the ids of
+        its jobs that must stop (cancelled, or no longer its own)."""
+        for update in updates:
+            job = self._active.get(update["job_id"])
+            if job is None or job.worker != worker or job.status is not JobStatus.running:
+                continue
+            payload = {k: v for k, v in update.items() if k not in ("job_id", "type")}
+            if update["type"] == "progress":
+                job.progress = Progress(**payload)
+            self.events.append(update["type"], job.id, **payload)
+        return self.heartbeat(worker, {update["job_id"] for update in updates})
+
+    def heartbeat(self, worker: str, job_ids: set[str]) -> list[str]:
+        deadline = time.monotonic() + self.lease_timeout_s
+        stop = []
+        for job_id in job_ids:
+            job = self._active.get(job_id)
+            if job is None or job.worker != worker or job.status is not JobStatus.running:
+                stop.append(job_id)
+                continue
+            self._leases[job_id] = deadline
+            if job.cancel_requested:
+                stop.append(job_id)
+        return stop
+
+    def succeed(self, job_id: str, worker: str, images: list[ImageInfo]) -> Job | None:
+        job = self._owned(job_id, worker)
+        if job is None:
+            return None
+        job.images = images
+        if job.progress is not None:
+            job.progress.step = job.progress.total_steps
+            job.progress.eta_s = 0.0
+        return self._finish(job, JobStatus.succeeded)
+
+    def fail(self, job_id: str, worker: str, error: str) -> Job | None:
+        job = self._owned(job_id, worker)
+        if job is None:
+            return None
+        job.error = error
+        return self._finish(job, JobStatus.failed)
+
+    def cancelled(self, job_id: str, worker: str) -> Job | None:
+        job = self._owned(job_id, worker)
+        return None if job is None else self._finish(job, JobStatus.cancelled)
+
+    def requeue(self, job_id: str, worker: str, reason: str) -> Job | None:
+        """A worker gives a job back (e.g. it is shutting down). Counts as an attempt."""
+        job = self._owned(job_id, worker)
+        return None if job is None else self._retry_or_fail(job, reason)
+
+    def expire_leases(self) -> list[Job]:
+        """Requeues (or fails, after `max_attempts`) running jobs whose worker went silent."""
+        now = time.monotonic()
+        expired = [job_id for job_id, deadline in self._leases.items() if deadline < now]
+        return [
+            self._retry_or_fail(self._active[job_id], "its worker stopped responding")
+            for job_id in expired
+        ]
+
+    # -------------------------------------------------------------- internals
+
+    def _reload(self) -> None:
+        """Rebuilds the in-memory queues from SQLite after a (re)start. Running jobs get a
+        fresh lease: their worker either reports again or the job is requeued."""
+        deadline = time.monotonic() + self.lease_timeout_s
+        for seq, job in self._store.active():
+            self._seq[job.id] = seq
+            self._active[job.id] = job
+            if job.status is JobStatus.queued:
+                self._enqueue(job)
+            else:
+                self._leases[job.id] = deadline
+
+    def _enqueue(self, job: Job, front: bool = False) -> None:
+        level = (job.model, job.priority)
+        turn = -1 if front else self._turns[level].take(job.user or "")
+        order = self._front_order if front else self._seq[job.id]
+        key = (-job.priority, turn, order, job.id)
+        self._keys[job.id] = key
+        self._queues[job.model].add(key)
+
+    def _dequeue(self, job: Job, served: bool = False) -> None:
+        key = self._keys.pop(job.id)
+        self._queues[job.model].remove(key)
+        if served:
+            turns = self._turns[(job.model, job.priority)]
+            turns.served = max(turns.served, key[1])
+
+    def _with_position(self, job: Job) -> Job:
+        key = self._keys.get(job.id)
+        position = None if key is None else self._queues[job.model].index(key)
+        return job.model_copy(update={"position": position})
+
+    def _active_job(self, job_id: str) -> Job:
+        job = self._active.get(job_id)
+        if job is not None:
+            return job
+        found = self._store.get(job_id)
+        if found is None:
+            raise JobNotFound(job_id)
+        raise JobStateConflict(f"job {job_id} is already {found[1].status.value}")
+
+    def _owned(self, job_id: str, worker: str) -> Job | None:
+        """The job if `worker` still runs it; a stale worker's word is ignored."""
+        job = self._active.get(job_id)
+        if job is None or job.status is not JobStatus.running or job.worker != worker:
+            return None
+        return job
+
+    def _retry_or_fail(self, job: Job, reason: str) -> Job:
+        self._leases.pop(job.id, None)
+        if job.attempts >= self.max_attempts:
+            job.error = f"gave up after {job.attempts} attempts: {reason}"
+            return self._finish(job, JobStatus.failed)
+        job.status = JobStatus.queued
+        job.worker = None
+        job.started_at = None
+        job.progress = None
+        self._store.update(job)
+        self._enqueue(job)
+        job = self._with_position(job)
+        self._emit_state(job)
+        return job
+
+    def _finish(self, job: Job, status: JobStatus) -> Job:
+        job.status = status
+        job.finished_at = time.time()
+        self._store.update(job)
+        self._active.pop(job.id, None)
+        self._leases.pop(job.id, None)
+        self._seq.pop(job.id, None)
+        self._emit_state(job)
+        return job
+
+    def _emit_state(self, job: Job) -> None:
+        self.events.append(_state_event_type(job.status), job.id, job=job.model_dump(mode="json"))
+
+
+def _state_event_type(status: JobStatus) -> str:
+    return "started" if status is JobStatus.running else status.value
+
+
+def batch_signature(request: GenerationRequest) -> tuple:
+    """Jobs with equal signatures can share one pipeline call (only prompts and seeds differ)."""
+    return (
+        request.model,
+        request.width,
+        request.height,
+        request.steps,
+        request.sampler,
+        request.guidance_scale,
+        tuple((lora.name, lora.weight) for lora in request.loras),
+    )

@@ -1,0 +1,130 @@
+"""The job model shared by the API, the JobBoard and the Diffusion replicas.
+
+These pydantic models *are* the public contract of `/api/v1/jobs` (see DESIGN.md): the
+board stores and returns them, the ingress serialises them unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
+MAX_SEED = 2**32 - 1
+LORA_TAG = re.compile(r"<lora:([^:>]+)(?::([^>]*))?>")
+
+
+class JobStatus(str, Enum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class LoraRef(BaseModel):
+    """One LoRA applied to a job, with its strength."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="LoRA name in the library.")
+    weight: float = Field(1.0, ge=-2.0, le=2.0, description="Strength, -2…2.")
+
+
+class GenerationRequest(BaseModel):
+    """What a client asks for. Unknown fields are ignored (and logged by the ingress)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    prompt: str = Field(min_length=1, max_length=4000, description="What to draw.")
+    negative_prompt: str = Field("", max_length=4000, description="What to avoid.")
+    model: str | None = Field(
+        None, pattern=MODEL_ID_PATTERN, description="Model id; the configured default when absent."
+    )
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="Pixels; the model's native size when absent.",
+    )
+    height: int | None = Field(
+        None,
+        ge=64,
+        le=2048,
+        multiple_of=8,
+        description="Pixels; the model's native size when absent.",
+    )
+    steps: int = Field(20, ge=1, le=150, description="Denoising steps.")
+    guidance_scale: float = Field(
+        7.0, ge=0.0, le=30.0, description="Classifier-free guidance (CFG)."
+    )
+    seed: int | None = Field(
+        None, ge=0, le=MAX_SEED, description="Seed of the first image; random when absent."
+    )
+    sampler: str = Field("euler_a", max_length=64, description="Sampler name, see GET /samplers.")
+    batch_size: int = Field(1, ge=1, le=8, description="Images made by this job.")
+    loras: list[LoraRef] = Field(default_factory=list, max_length=8)
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
+    user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be empty")
+        return value
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total_steps: int
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+
+
+class ImageInfo(BaseModel):
+    index: int
+    url: str
+    seed: int
+    width: int
+    height: int
+
+
+class Job(BaseModel):
+    """A generation job as the board keeps it and the API returns it."""
+
+    id: str
+    status: JobStatus
+    request: GenerationRequest = Field(
+        description="The request, with model, size and seed resolved."
+    )
+    model: str
+    priority: int
+    user: str | None = None
+    position: int | None = Field(None, description="0 = runs next; only for queued jobs.")
+    created_at: float = Field(description="Unix time, seconds.")
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: Progress | None = None
+    images: list[ImageInfo] = Field(default_factory=list)
+    error: str | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    worker: str | None = None
+
+
+class PriorityChange(BaseModel):
+    """Body of `PATCH /jobs/{id}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int | None = Field(None, ge=-1000, le=1000)
+    front: bool = Field(False, description="Jump ahead of every queued job of its model.")

@@ -1,0 +1,104 @@
+"""SQLite persistence for the JobBoard: every state change is committed before it is
+acknowledged, so a restarted board (or a restarted application) loses nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from novagenia.jobs.schemas import Job, JobStatus
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    status TEXT NOT NULL,
+    model TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+"""
+
+
+class JobStore:
+    """Jobs as JSON rows; `seq` is the submission order used for FIFO and history paging."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a process crash (the failure we design for);
+        # only an OS crash or power loss can drop the last commits.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def insert(self, job: Job) -> int:
+        """Adds a job; returns its submission sequence number."""
+        cursor = self._db.execute(
+            "INSERT INTO jobs (id, status, model, data) VALUES (?, ?, ?, ?)",
+            (job.id, job.status.value, job.model, job.model_dump_json()),
+        )
+        return int(cursor.lastrowid)
+
+    def update(self, job: Job) -> None:
+        self._db.execute(
+            "UPDATE jobs SET status = ?, data = ? WHERE id = ?",
+            (job.status.value, job.model_dump_json(), job.id),
+        )
+
+    def update_many(self, jobs: list[Job]) -> None:
+        with self._transaction():
+            for job in jobs:
+                self.update(job)
+
+    def get(self, job_id: str) -> tuple[int, Job] | None:
+        row = self._db.execute("SELECT seq, data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return (row[0], Job.model_validate_json(row[1])) if row else None
+
+    def active(self) -> Iterator[tuple[int, Job]]:
+        """Queued and running jobs in submission order, for reloading a restarted board."""
+        rows = self._db.execute(
+            "SELECT seq, data FROM jobs WHERE status IN (?, ?) ORDER BY seq",
+            (JobStatus.queued.value, JobStatus.running.value),
+        )
+        for seq, data in rows:
+            yield seq, Job.model_validate_json(data)
+
+    def history(
+        self, status: JobStatus | None, limit: int, before_seq: int | None
+    ) -> list[tuple[int, Job]]:
+        """Newest first, `before_seq` exclusive."""
+        query, params = "SELECT seq, data FROM jobs WHERE 1=1", []
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status.value)
+        if before_seq is not None:
+            query += " AND seq < ?"
+            params.append(before_seq)
+        query += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        return [
+            (seq, Job.model_validate_json(data)) for seq, data in self._db.execute(query, params)
+        ]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+        counts = {status.value: 0 for status in JobStatus}
+        counts.update({status: n for status, n in rows})
+        return counts
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commits on success, rolls back on error (the connection runs in autocommit mode)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
