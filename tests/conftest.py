@@ -1,0 +1,12 @@
+"""Shared fixtures. Integration tests run the real application on a real local Ray
+(one per test module, a few logical CPUs so it fits the 2-core CI machine)."""
+
+from __future__ import annotations
+
+import os
+
+# Ray >= 2.59 turns token auth on for local clusters when ~/.ray/auth_token exists;
+# the test clusters are private to this process, so it is off deliberately.
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

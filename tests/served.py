@@ -1,0 +1,138 @@
+"""Starting the real NovaGenIA application for integration tests, and talking to it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import ray
+import websockets
+from PIL import Image
+from ray import serve
+
+from novagenia.app import build_app
+from novagenia.config import AppArgs
+from novagenia.jobs.actor import kill_board
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+TINY = "novagenia/tiny-random"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServedApp:
+    """A running application: its args, an HTTP client, and helpers for jobs and events."""
+
+    def __init__(self, args: AppArgs, port: int) -> None:
+        self.args = args
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/api/v1/ws"
+        self.http = httpx.Client(base_url=self.base_url, timeout=60)
+
+    def submit(self, **request: Any) -> dict[str, Any]:
+        request.setdefault("model", TINY)
+        response = self.http.post("/api/v1/jobs", json=request)
+        assert response.status_code == 202, response.text
+        return response.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] in TERMINAL:
+                return job
+            time.sleep(0.05)
+        raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+
+    def wait_status(self, job_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.job(job_id)
+            if job["status"] == status:
+                return job
+            time.sleep(0.02)
+        raise TimeoutError(f"job {job_id} never became {status}")
+
+    def image(self, url: str) -> Image.Image:
+        response = self.http.get(url)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == "image/png"
+        image = Image.open(io.BytesIO(response.content))
+        image.load()
+        return image
+
+    def pixels(self, job: dict[str, Any], index: int = 0) -> np.ndarray:
+        return np.asarray(self.image(job["images"][index]["url"]).convert("RGB"))
+
+    def events(
+        self,
+        job_ids: list[str] | None = None,
+        cursor: int | None = None,
+        until: set[str] = TERMINAL,
+        count: int | None = None,
+        timeout: float = 120,
+    ) -> list[dict[str, Any]]:
+        """Collects WebSocket events until every job hit an `until` event (or `count`)."""
+        return asyncio.run(self.aevents(job_ids, cursor, until, count, timeout))
+
+    async def aevents(self, job_ids=None, cursor=None, until=TERMINAL, count=None, timeout=120):
+        query = []
+        if job_ids:
+            query.append("jobs=" + ",".join(job_ids))
+        if cursor is not None:
+            query.append(f"cursor={cursor}")
+        url = self.ws_url + ("?" + "&".join(query) if query else "")
+        received: list[dict[str, Any]] = []
+        open_jobs = set(job_ids or [])
+        async with websockets.connect(url) as socket_:
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = json.loads(await socket_.recv())
+                    received.append(event)
+                    if event["type"] in until:
+                        open_jobs.discard(event["job_id"])
+                    if count is not None and len(received) >= count:
+                        return received
+                    if count is None and not open_jobs:
+                        return received
+
+
+@contextmanager
+def served_app(data_dir: Path, **overrides: Any) -> Iterator[ServedApp]:
+    """Starts Ray (if needed), Serve on a free port, and the app; tears all down after."""
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    port = free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    raw = {"data_dir": str(data_dir), "app_name": "novagenia-test", "gpus_per_replica": 0.0}
+    raw.update(overrides)
+    args = AppArgs.model_validate(raw).absolute()
+    serve.run(build_app(raw), name=args.app_name, route_prefix="/")
+    app = ServedApp(args, port)
+    try:
+        yield app
+    finally:
+        app.http.close()
+        serve.shutdown()
+        kill_board(args)
+        if started_ray:
+            ray.shutdown()
