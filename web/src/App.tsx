@@ -1,0 +1,109 @@
+import { useEffect } from "react";
+
+import { eventSocket } from "./api/socket";
+import { ApiKeyDialog } from "./components/ApiKeyDialog";
+import { JobViewer } from "./components/JobViewer";
+import { Nav } from "./components/Nav";
+import { Toasts } from "./components/Toasts";
+import { TopBar } from "./components/TopBar";
+import { useAuth } from "./stores/auth";
+import { useCatalog } from "./stores/catalog";
+import { useCluster } from "./stores/cluster";
+import { useJobs } from "./stores/jobs";
+import { useRoute } from "./stores/route";
+import { reportError } from "./stores/toasts";
+import { Cluster } from "./views/Cluster";
+import { Loras } from "./views/Loras";
+import { Models } from "./views/Models";
+import { Queue } from "./views/Queue";
+import { Studio } from "./views/Studio";
+
+const QUEUE_POLL_MS = 5000;
+const HEALTH_POLL_MS = 10000;
+
+/** Loads what every view needs; re-run when the API key changes. */
+async function bootstrap(): Promise<void> {
+  const catalog = useCatalog.getState();
+  let config;
+  try {
+    config = await catalog.loadConfig();
+  } catch (err) {
+    reportError("Could not reach NovaGenIA", err);
+    return;
+  }
+  if (config.auth_required && !useAuth.getState().apiKey) {
+    useAuth.getState().requireKey(false);
+    return;
+  }
+  const jobs = useJobs.getState();
+  await Promise.all([
+    catalog.loadModels().catch((err) => reportError("Could not load the models", err)),
+    catalog.loadSamplers().catch((err) => reportError("Could not load the samplers", err)),
+    catalog.loadLoras().catch((err) => reportError("Could not load the LoRA library", err)),
+    jobs.loadQueue().catch((err) => reportError("Could not load the queue", err)),
+    jobs.loadHistory().catch((err) => reportError("Could not load the history", err)),
+  ]);
+}
+
+function CurrentView() {
+  const view = useRoute((s) => s.view);
+  switch (view) {
+    case "queue":
+      return <Queue />;
+    case "loras":
+      return <Loras />;
+    case "models":
+      return <Models />;
+    case "cluster":
+      return <Cluster />;
+    default:
+      return <Studio />;
+  }
+}
+
+export function App() {
+  const generation = useAuth((s) => s.generation);
+  const view = useRoute((s) => s.view);
+  const counts = useJobs((s) => s.counts);
+
+  useEffect(() => {
+    void bootstrap();
+    eventSocket.restart();
+  }, [generation]);
+
+  useEffect(() => {
+    const pollQueue = setInterval(() => useJobs.getState().loadQueue().catch(() => undefined), QUEUE_POLL_MS);
+    const pollHealth = () => useCluster.getState().refresh().catch(() => undefined);
+    void pollHealth();
+    const healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
+    const online = () => eventSocket.restart();
+    window.addEventListener("online", online);
+    return () => {
+      clearInterval(pollQueue);
+      clearInterval(healthTimer);
+      window.removeEventListener("online", online);
+      eventSocket.stop();
+    };
+  }, []);
+
+  useEffect(() => {
+    const titles = { studio: "Studio", queue: "Queue", loras: "LoRAs", models: "Models", cluster: "Cluster" };
+    document.title = `${titles[view]} · NovaGenIA`;
+  }, [view]);
+
+  return (
+    <div className="app">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <TopBar />
+      <Nav queueBadge={(counts?.queued ?? 0) + (counts?.running ?? 0)} />
+      <main id="main" className={`main view-${view}`} tabIndex={-1}>
+        <CurrentView />
+      </main>
+      <JobViewer />
+      <ApiKeyDialog />
+      <Toasts />
+    </div>
+  );
+}

@@ -1,0 +1,98 @@
+// What the server offers: its config, installed models, samplers and the LoRA library.
+
+import { create } from "zustand";
+
+import { api, isNotAvailable } from "../api/client";
+import type { AppConfig, Lora, LoraUpdate, ModelInfo, Sampler } from "../api/types";
+
+export type Availability = "loading" | "ready" | "unavailable" | "error";
+
+interface CatalogState {
+  config: AppConfig | null;
+  models: ModelInfo[];
+  modelsState: Availability;
+  samplers: Sampler[];
+  loras: Lora[];
+  lorasState: Availability;
+
+  loadConfig: () => Promise<AppConfig>;
+  loadModels: () => Promise<void>;
+  loadSamplers: () => Promise<void>;
+  loadLoras: () => Promise<void>;
+  deleteModel: (id: string) => Promise<void>;
+  uploadLora: (file: File, overwrite?: boolean) => Promise<Lora>;
+  updateLora: (name: string, update: LoraUpdate) => Promise<Lora>;
+  deleteLora: (name: string) => Promise<void>;
+  rescanLoras: () => Promise<void>;
+}
+
+/** Model ids may hold one "/": keep it a path separator the router understands. */
+export const modelPath = (id: string) => id.split("/").map(encodeURIComponent).join("/");
+
+async function guarded<T>(load: () => Promise<T>): Promise<{ value?: T; state: Availability; error?: unknown }> {
+  try {
+    return { value: await load(), state: "ready" };
+  } catch (error) {
+    return { state: isNotAvailable(error) ? "unavailable" : "error", error };
+  }
+}
+
+export const useCatalog = create<CatalogState>((set, get) => ({
+  config: null,
+  models: [],
+  modelsState: "loading",
+  samplers: [],
+  loras: [],
+  lorasState: "loading",
+
+  loadConfig: async () => {
+    const config = await api<AppConfig>("/config");
+    set({ config });
+    return config;
+  },
+  loadModels: async () => {
+    const result = await guarded(() => api<{ models: ModelInfo[] }>("/models"));
+    set({ modelsState: result.state, models: result.value?.models ?? get().models });
+    if (result.state === "error") throw result.error;
+  },
+  loadSamplers: async () => {
+    const { samplers } = await api<{ samplers: Sampler[] }>("/samplers");
+    set({ samplers });
+  },
+  loadLoras: async () => {
+    const result = await guarded(() => api<{ loras: Lora[] }>("/loras"));
+    set({ lorasState: result.state, loras: result.value?.loras ?? get().loras });
+    if (result.state === "error") throw result.error;
+  },
+  deleteModel: async (id) => {
+    await api(`/models/${modelPath(id)}`, { method: "DELETE" });
+    set((s) => ({ models: s.models.filter((m) => m.id !== id) }));
+  },
+  uploadLora: async (file, overwrite = false) => {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    const lora = await api<Lora>("/loras", {
+      method: "POST",
+      body: form,
+      query: overwrite ? { overwrite: true } : undefined,
+    });
+    set((s) => ({
+      lorasState: "ready",
+      loras: [...s.loras.filter((l) => l.name !== lora.name), lora].sort((a, b) => a.name.localeCompare(b.name)),
+    }));
+    return lora;
+  },
+  updateLora: async (name, update) => {
+    const lora = await api<Lora>(`/loras/${encodeURIComponent(name)}`, { method: "PUT", body: update });
+    set((s) => ({ loras: s.loras.map((l) => (l.name === name ? lora : l)) }));
+    return lora;
+  },
+  deleteLora: async (name) => {
+    await api(`/loras/${encodeURIComponent(name)}`, { method: "DELETE" });
+    set((s) => ({ loras: s.loras.filter((l) => l.name !== name) }));
+  },
+  rescanLoras: async () => {
+    await api("/loras/rescan", { method: "POST" });
+    await get().loadLoras();
+  },
+}));

@@ -1,0 +1,136 @@
+// The Studio's form, remembered across visits, and the job it is currently showing.
+
+import { create } from "zustand";
+import { persist } from "zustand/middleware";
+
+import type { GenerationRequest, Job, LoraRef } from "../api/types";
+
+export const MAX_SEED = 2 ** 32 - 1;
+
+export interface StudioForm {
+  prompt: string;
+  negative_prompt: string;
+  model: string | null;
+  sampler: string;
+  steps: number;
+  guidance_scale: number;
+  /** null: the model's native size. */
+  width: number | null;
+  height: number | null;
+  /** null: a random seed for every run. */
+  seed: number | null;
+  batch_size: number;
+  priority: number;
+  loras: LoraRef[];
+}
+
+export const DEFAULT_FORM: StudioForm = {
+  prompt: "",
+  negative_prompt: "",
+  model: null,
+  sampler: "euler_a",
+  steps: 20,
+  guidance_scale: 7,
+  width: null,
+  height: null,
+  seed: null,
+  batch_size: 1,
+  priority: 0,
+  loras: [],
+};
+
+interface StudioState {
+  form: StudioForm;
+  /** The job shown on the canvas. */
+  activeJobId: string | null;
+  /** Seed of the last image made here, for "reuse". */
+  lastSeed: number | null;
+  update: (patch: Partial<StudioForm>) => void;
+  setLora: (name: string, weight: number) => void;
+  removeLora: (name: string) => void;
+  insertInPrompt: (text: string) => void;
+  loadRequest: (request: GenerationRequest, keepSeed: boolean) => void;
+  setActive: (job: Job) => void;
+  setLastSeed: (seed: number) => void;
+}
+
+export function randomSeed(random: () => number = Math.random): number {
+  return Math.floor(random() * MAX_SEED);
+}
+
+/** The form as the API wants it: absent fields stay absent so the server resolves them. */
+export function toRequest(form: StudioForm): GenerationRequest {
+  const request: GenerationRequest = {
+    prompt: form.prompt.trim(),
+    negative_prompt: form.negative_prompt.trim(),
+    steps: form.steps,
+    guidance_scale: form.guidance_scale,
+    sampler: form.sampler,
+    batch_size: form.batch_size,
+    loras: form.loras.map(({ name, weight }) => ({ name, weight })),
+    priority: form.priority,
+  };
+  if (form.model) request.model = form.model;
+  if (form.width && form.height) {
+    request.width = form.width;
+    request.height = form.height;
+  }
+  if (form.seed !== null) request.seed = form.seed;
+  return request;
+}
+
+export const useStudio = create<StudioState>()(
+  persist(
+    (set) => ({
+      form: DEFAULT_FORM,
+      activeJobId: null,
+      lastSeed: null,
+      update: (patch) => set((s) => ({ form: { ...s.form, ...patch } })),
+      setLora: (name, weight) =>
+        set((s) => {
+          const exists = s.form.loras.some((l) => l.name === name);
+          const loras = exists
+            ? s.form.loras.map((l) => (l.name === name ? { name, weight } : l))
+            : [...s.form.loras, { name, weight }];
+          return { form: { ...s.form, loras } };
+        }),
+      removeLora: (name) =>
+        set((s) => ({ form: { ...s.form, loras: s.form.loras.filter((l) => l.name !== name) } })),
+      insertInPrompt: (text) =>
+        set((s) => {
+          const prompt = s.form.prompt.trim();
+          if (prompt.split(/,\s*/).includes(text)) return s;
+          return { form: { ...s.form, prompt: prompt ? `${prompt}, ${text}` : text } };
+        }),
+      loadRequest: (request, keepSeed) =>
+        set((s) => ({
+          form: {
+            ...s.form,
+            prompt: request.prompt,
+            negative_prompt: request.negative_prompt ?? "",
+            model: request.model ?? null,
+            sampler: request.sampler,
+            steps: request.steps,
+            guidance_scale: request.guidance_scale,
+            width: request.width ?? null,
+            height: request.height ?? null,
+            seed: keepSeed ? (request.seed ?? null) : s.form.seed,
+            batch_size: request.batch_size,
+            priority: request.priority,
+            loras: request.loras ?? [],
+          },
+        })),
+      setActive: (job) => set({ activeJobId: job.id }),
+      setLastSeed: (seed) => set({ lastSeed: seed }),
+    }),
+    {
+      name: "novagenia.studio",
+      version: 1,
+      partialize: (s) => ({ form: s.form, activeJobId: s.activeJobId, lastSeed: s.lastSeed }),
+      merge: (persisted, current) => {
+        const p = (persisted ?? {}) as Partial<StudioState>;
+        return { ...current, ...p, form: { ...DEFAULT_FORM, ...(p.form ?? {}) } };
+      },
+    },
+  ),
+);

@@ -1,0 +1,318 @@
+import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from "react";
+
+import { AuthImage } from "../components/AuthImage";
+import { Icon } from "../components/Icon";
+import { LoraMixer } from "../components/LoraMixer";
+import { NumberSlider } from "../components/NumberSlider";
+import { ProgressBar } from "../components/ProgressBar";
+import { presetsFor, SizePresets } from "../components/SizePresets";
+import { StatusBadge } from "../components/StatusBadge";
+import { formatSeconds } from "../lib/format";
+import { useCatalog } from "../stores/catalog";
+import { useJobs } from "../stores/jobs";
+import { MAX_SEED, toRequest, useStudio } from "../stores/studio";
+import { reportError } from "../stores/toasts";
+import { useViewer } from "../stores/viewer";
+
+/** A textarea that grows with its content. */
+function GrowingTextarea(props: React.TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const ref = useRef<HTMLTextAreaElement>(null);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    el.style.height = "auto";
+    el.style.height = `${Math.min(el.scrollHeight + 2, 320)}px`;
+  }, [props.value]);
+  return <textarea ref={ref} rows={2} {...props} />;
+}
+
+const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
+
+function Canvas() {
+  const activeJobId = useStudio((s) => s.activeJobId);
+  const job = useJobs((s) => (activeJobId ? s.jobs[activeJobId] : undefined));
+  const preview = useJobs((s) => (activeJobId ? s.previews[activeJobId] : undefined));
+  const cancel = useJobs((s) => s.cancel);
+  const setLastSeed = useStudio((s) => s.setLastSeed);
+  const openViewer = useViewer((s) => s.open);
+
+  useEffect(() => {
+    if (job?.status === "succeeded" && job.images.length > 0) setLastSeed(job.images[0].seed);
+  }, [job?.status, job?.images, setLastSeed]);
+
+  if (!job) {
+    return (
+      <section className="canvas" aria-label="Canvas">
+        <div className="empty-canvas">
+          <Icon name="sparkle" size={40} />
+          <p>Describe a picture, then Generate.</p>
+        </div>
+      </section>
+    );
+  }
+
+  const active = job.status === "queued" || job.status === "running";
+  const duration = job.started_at && job.finished_at ? job.finished_at - job.started_at : null;
+  const doCancel = () => cancel(job.id).catch((err) => reportError("Could not cancel the job", err));
+
+  return (
+    <section className="canvas" aria-label="Canvas" aria-busy={active}>
+      {active && (
+        <div className="canvas-status">
+          {job.status === "queued" ? (
+            <p className="queued-note">
+              <StatusBadge status="queued" />{" "}
+              {job.position === 0 ? "runs next" : job.position != null ? `${job.position} ahead` : "waiting"}
+            </p>
+          ) : (
+            <ProgressBar progress={job.progress} />
+          )}
+          <button type="button" className="btn danger" onClick={doCancel} disabled={job.cancel_requested}>
+            <Icon name="stop" /> {job.cancel_requested ? "Cancelling…" : "Cancel"}
+          </button>
+        </div>
+      )}
+      <div className="canvas-stage">
+        {job.status === "succeeded" && job.images.length > 0 ? (
+          <div className={`results n${Math.min(job.images.length, 4)}`}>
+            {job.images.map((img) => (
+              <button
+                key={img.index}
+                type="button"
+                className="result"
+                aria-label={`Open image ${img.index + 1} (seed ${img.seed})`}
+                onClick={() => openViewer(job.id, img.index)}
+              >
+                <AuthImage
+                  src={img.url}
+                  alt={`Result ${img.index + 1}: ${job.request.prompt}`}
+                  width={img.width}
+                  height={img.height}
+                  data-testid="result-image"
+                />
+              </button>
+            ))}
+          </div>
+        ) : preview && active ? (
+          <img className="preview" src={preview.image} alt={`Preview at step ${preview.step}`} data-testid="preview-image" />
+        ) : (
+          <div className="empty-canvas">
+            {job.status === "failed" ? (
+              <>
+                <StatusBadge status="failed" />
+                <p className="error-text">{job.error ?? "The job failed."}</p>
+              </>
+            ) : job.status === "cancelled" ? (
+              <>
+                <StatusBadge status="cancelled" />
+                <p>Cancelled.</p>
+              </>
+            ) : (
+              <div className="spinner" aria-label="Waiting for the first preview" role="img" />
+            )}
+          </div>
+        )}
+      </div>
+      {job.status === "succeeded" && (
+        <p className="result-meta" data-testid="result-meta">
+          <StatusBadge status="succeeded" /> {job.model} · {job.request.sampler} · {job.request.steps} steps · CFG{" "}
+          {job.request.guidance_scale} · seed {job.images.map((i) => i.seed).join(", ")}
+          {job.images[0] ? ` · ${job.images[0].width}×${job.images[0].height}` : ""}
+          {duration !== null ? ` · ${formatSeconds(duration)}` : ""}
+        </p>
+      )}
+    </section>
+  );
+}
+
+export function Studio() {
+  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId() };
+  const form = useStudio((s) => s.form);
+  const update = useStudio((s) => s.update);
+  const lastSeed = useStudio((s) => s.lastSeed);
+  const setActive = useStudio((s) => s.setActive);
+  const config = useCatalog((s) => s.config);
+  const models = useCatalog((s) => s.models);
+  const samplers = useCatalog((s) => s.samplers);
+  const submit = useJobs((s) => s.submit);
+  const [submitting, setSubmitting] = useState(false);
+
+  const maxSteps = config?.limits.max_steps ?? 150;
+  const maxBatch = config?.max_batch_size ?? 8;
+  const model = form.model ?? config?.default_model ?? null;
+  const presets = presetsFor(model, config?.limits.max_size, config?.limits.min_size);
+
+  const generate = useCallback(async () => {
+    const current = useStudio.getState().form;
+    if (!current.prompt.trim()) {
+      reportError("Nothing to generate", new Error("Write a prompt first."));
+      return;
+    }
+    setSubmitting(true);
+    try {
+      const job = await submit(toRequest(current));
+      setActive(job);
+    } catch (err) {
+      reportError("Could not start the generation", err);
+    } finally {
+      setSubmitting(false);
+    }
+  }, [submit, setActive]);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        void generate();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [generate]);
+
+  return (
+    <div className="studio">
+      <Canvas />
+      <form
+        className="panel"
+        aria-label="Generation settings"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void generate();
+        }}
+      >
+        <div className="panel-scroll">
+          <div className="field">
+            <label htmlFor={ids.prompt}>Prompt</label>
+            <GrowingTextarea
+              id={ids.prompt}
+              value={form.prompt}
+              placeholder="a red circle on a blue background"
+              maxLength={4000}
+              onChange={(e) => update({ prompt: e.target.value })}
+            />
+          </div>
+          <div className="field">
+            <label htmlFor={ids.negative}>Negative prompt</label>
+            <GrowingTextarea
+              id={ids.negative}
+              value={form.negative_prompt}
+              placeholder="what to avoid"
+              maxLength={4000}
+              onChange={(e) => update({ negative_prompt: e.target.value })}
+            />
+          </div>
+          <div className="grid2">
+            <div className="field">
+              <label htmlFor={ids.model}>Model</label>
+              <select id={ids.model} value={form.model ?? ""} onChange={(e) => update({ model: e.target.value || null })}>
+                <option value="">Default{config ? ` (${config.default_model})` : ""}</option>
+                {models
+                  .filter((m) => m.id !== config?.default_model || form.model === m.id)
+                  .map((m) => (
+                    <option key={m.id} value={m.id}>
+                      {m.id}
+                    </option>
+                  ))}
+                {form.model && !models.some((m) => m.id === form.model) && <option value={form.model}>{form.model}</option>}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor={ids.sampler}>Sampler</label>
+              <select id={ids.sampler} value={form.sampler} onChange={(e) => update({ sampler: e.target.value })}>
+                {samplers.length === 0 && <option value={form.sampler}>{form.sampler}</option>}
+                {samplers.map((s) => (
+                  <option key={s.name} value={s.name}>
+                    {s.label}
+                  </option>
+                ))}
+              </select>
+            </div>
+          </div>
+          <NumberSlider label="Steps" min={1} max={maxSteps} step={1} value={form.steps} onChange={(steps) => update({ steps })} />
+          <NumberSlider
+            label="CFG scale"
+            hint="prompt strength"
+            min={0}
+            max={30}
+            step={0.5}
+            value={form.guidance_scale}
+            onChange={(guidance_scale) => update({ guidance_scale })}
+          />
+          <div className="field">
+            <span className="label" id={`${ids.prompt}-size`}>
+              Size{" "}
+              <span className="hint">{form.width ? `${form.width}×${form.height}` : "model default"}</span>
+            </span>
+            <SizePresets presets={presets} width={form.width} height={form.height} onChange={(width, height) => update({ width, height })} />
+          </div>
+          <div className="field">
+            <label htmlFor={ids.seed}>Seed</label>
+            <div className="row">
+              <input
+                id={ids.seed}
+                type="number"
+                inputMode="numeric"
+                min={0}
+                max={MAX_SEED}
+                placeholder="random"
+                value={form.seed ?? ""}
+                onChange={(e) => {
+                  const v = e.target.value;
+                  const n = Math.floor(Number(v));
+                  update({ seed: v === "" || !Number.isFinite(n) ? null : Math.min(MAX_SEED, Math.max(0, n)) });
+                }}
+              />
+              <button type="button" className="icon-btn bordered" aria-label="Random seed" title="Random seed" onClick={() => update({ seed: null })}>
+                <Icon name="dice" />
+              </button>
+              <button
+                type="button"
+                className="icon-btn bordered"
+                aria-label={lastSeed !== null ? `Reuse last seed (${lastSeed})` : "Reuse last seed"}
+                title="Reuse last seed"
+                disabled={lastSeed === null}
+                onClick={() => lastSeed !== null && update({ seed: lastSeed })}
+              >
+                <Icon name="reuse" />
+              </button>
+            </div>
+          </div>
+          <div className="grid2">
+            <div className="field">
+              <label htmlFor={ids.batch}>Batch size</label>
+              <input
+                id={ids.batch}
+                type="number"
+                min={1}
+                max={maxBatch}
+                value={form.batch_size}
+                onChange={(e) => update({ batch_size: Math.min(maxBatch, Math.max(1, Math.floor(Number(e.target.value)) || 1)) })}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor={ids.priority}>
+                Priority <span className="hint">higher runs first</span>
+              </label>
+              <input
+                id={ids.priority}
+                type="number"
+                min={-1000}
+                max={1000}
+                value={form.priority}
+                onChange={(e) => update({ priority: Math.min(1000, Math.max(-1000, Math.floor(Number(e.target.value)) || 0)) })}
+              />
+            </div>
+          </div>
+          <LoraMixer />
+        </div>
+        <div className="generate-bar">
+          <button type="submit" className="btn primary big" disabled={submitting} aria-keyshortcuts="Control+Enter Meta+Enter">
+            <Icon name="sparkle" /> {submitting ? "Sending…" : "Generate"}
+            <kbd>{isMac ? "⌘" : "Ctrl"}+Enter</kbd>
+          </button>
+        </div>
+      </form>
+    </div>
+  );
+}
