@@ -161,6 +161,7 @@ class Diffusion:
                 raise GenerationStopped()
             elapsed = time.perf_counter() - started
             progress = {
+                "ts": time.time(),  # when the step happened, not when the board heard
                 "step": step,
                 "total_steps": total,
                 "elapsed_s": round(elapsed, 3),
