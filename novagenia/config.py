@@ -98,6 +98,12 @@ class AppArgs(BaseModel):
         default_factory=list, description="Extra origins allowed by CORS (the app's own always is)."
     )
     web_dist: Path = Field(DEFAULT_WEB_DIST, description="The built PWA served at /.")
+    hub_endpoint: str | None = Field(
+        None,
+        description="Hugging Face Hub URL for search and downloads (a mirror, or a local "
+        "Hub-compatible server in tests); None = huggingface_hub's default (HF_ENDPOINT). "
+        "The token comes from HF_TOKEN or `hf auth login` on the head node.",
+    )
 
     @field_validator("gpus_per_replica")
     @classmethod
@@ -123,6 +129,11 @@ class AppArgs(BaseModel):
         """One board per app and data dir, so a stale board never serves another config."""
         digest = hashlib.sha1(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
         return f"{self.app_name}-board-{digest}"
+
+    @property
+    def downloader_name(self) -> str:
+        """The Model Hub's download actor, one per board (see `novagenia.hub`)."""
+        return self.board_name.replace("-board-", "-hub-", 1)
 
     def absolute(self) -> AppArgs:
         """Paths made absolute where the app is built: replicas may run in other cwds."""
