@@ -75,10 +75,13 @@ export interface QueueState {
 export interface ModelInfo {
   id: string;
   source: string;
-  pipeline_class: string;
+  pipeline_class: string | null;
   size_bytes: number;
+  /** Pixels per side the model was trained at (its default size). */
+  native_size?: number;
   default: boolean;
-  loaded_on: string[];
+  /** Replicas holding the model in memory, where the server reports it. */
+  loaded_on?: string[];
 }
 
 export interface Sampler {

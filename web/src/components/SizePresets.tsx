@@ -16,13 +16,17 @@ const RATIOS: [string, number, number][] = [
   ["16:9", 16, 9],
 ];
 
-/** Presets around the model's usual size: 512 for SD 1.x/2.x, 1024 for SDXL-class models. */
-export function presetsFor(model: string | null, maxSize = 2048, minSize = 64): SizePreset[] {
-  const base = model && /xl|sd3|flux|1024/i.test(model) ? 1024 : 512;
+/**
+ * Presets with the area of the model's native size (512 for SD 1.x, 1024 for SDXL…), on
+ * a 64-pixel grid (8 for small models), within the server's limits.
+ */
+export function presetsFor(nativeSize: number | undefined, maxSize = 2048, minSize = 64): SizePreset[] {
+  const base = nativeSize && nativeSize > 0 ? nativeSize : 512;
+  const grid = base >= 512 ? 64 : 8;
   const presets: SizePreset[] = [{ label: "Native", width: null, height: null }];
   for (const [label, rw, rh] of RATIOS) {
     const scale = Math.sqrt((base * base) / (rw * rh));
-    const fit = (v: number) => Math.min(maxSize, Math.max(minSize, Math.round((v * scale) / 64) * 64));
+    const fit = (v: number) => Math.min(maxSize, Math.max(minSize, Math.round((v * scale) / grid) * grid));
     presets.push({ label, width: fit(rw), height: fit(rh) });
   }
   return presets;
@@ -51,17 +55,19 @@ function RatioFrame({ width, height }: { width: number | null; height: number | 
 
 interface Props {
   presets: SizePreset[];
+  /** Shown on the "Native" chip, e.g. 512. */
+  nativeSize?: number;
   width: number | null;
   height: number | null;
   onChange: (width: number | null, height: number | null) => void;
 }
 
-export function SizePresets({ presets, width, height, onChange }: Props) {
+export function SizePresets({ presets, nativeSize, width, height, onChange }: Props) {
   return (
     <div className="chips" role="radiogroup" aria-label="Image size">
       {presets.map((p) => {
         const selected = p.width === width && p.height === height;
-        const size = p.width ? `${p.width}×${p.height}` : "model default";
+        const size = p.width ? `${p.width}×${p.height}` : nativeSize ? `${nativeSize}×${nativeSize}, the model's own` : "the model's own size";
         return (
           <button
             key={p.label}

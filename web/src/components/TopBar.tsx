@@ -28,6 +28,7 @@ export function TopBar() {
       <a
         className="brand"
         href="/"
+        aria-label="NovaGenIA Studio"
         onClick={(e) => {
           e.preventDefault();
           navigate("studio");
@@ -42,7 +43,7 @@ export function TopBar() {
           <Icon name="queue" size={16} />
           <span data-testid="queue-depth">{counts ? counts.queued : "–"}</span>
           <span className="pill-label">queued</span>
-          {counts && counts.running > 0 && <span className="pill-label">· {counts.running} running</span>}
+          {counts && counts.running > 0 && <span className="pill-label long">· {counts.running} running</span>}
         </button>
         <button type="button" className="status-pill" onClick={() => navigate("cluster")} aria-label={HEALTH_WORDS[health]} title={HEALTH_WORDS[health]}>
           <span className={`dot ${health}`} aria-hidden="true" />

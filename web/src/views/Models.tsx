@@ -78,14 +78,17 @@ function InstalledModel({ model }: { model: ModelInfo }) {
           {model.id}
         </h3>
         <p className="muted small">
-          {model.pipeline_class} · {formatBytes(model.size_bytes)} · {model.source}
+          {model.pipeline_class ?? "pipeline"} · {model.size_bytes ? formatBytes(model.size_bytes) : "built in"} · {model.source}
         </p>
         <div className="tags">
           {model.default && <span className="tag accent">default</span>}
-          {model.loaded_on.length > 0 ? (
-            <span className="tag">loaded on {model.loaded_on.length} replica{model.loaded_on.length > 1 ? "s" : ""}</span>
-          ) : (
-            <span className="tag">not loaded</span>
+          {model.native_size ? <span className="tag">{model.native_size}px</span> : null}
+          {model.loaded_on && (
+            <span className="tag">
+              {model.loaded_on.length > 0
+                ? `loaded on ${model.loaded_on.length} replica${model.loaded_on.length > 1 ? "s" : ""}`
+                : "not loaded"}
+            </span>
           )}
         </div>
       </div>

@@ -94,7 +94,13 @@ function Canvas() {
             ))}
           </div>
         ) : preview && active ? (
-          <img className="preview" src={preview.image} alt={`Preview at step ${preview.step}`} data-testid="preview-image" />
+          <img
+            className="preview"
+            src={preview.image}
+            alt={`Preview at step ${preview.step}`}
+            data-testid="preview-image"
+            style={{ aspectRatio: `${job.request.width ?? 1} / ${job.request.height ?? 1}` }}
+          />
         ) : (
           <div className="empty-canvas">
             {job.status === "failed" ? (
@@ -139,8 +145,9 @@ export function Studio() {
 
   const maxSteps = config?.limits.max_steps ?? 150;
   const maxBatch = config?.max_batch_size ?? 8;
-  const model = form.model ?? config?.default_model ?? null;
-  const presets = presetsFor(model, config?.limits.max_size, config?.limits.min_size);
+  const modelId = form.model ?? config?.default_model ?? null;
+  const nativeSize = models.find((m) => m.id === modelId)?.native_size;
+  const presets = presetsFor(nativeSize, config?.limits.max_size, config?.limits.min_size);
 
   const generate = useCallback(async () => {
     const current = useStudio.getState().form;
@@ -242,9 +249,9 @@ export function Studio() {
           <div className="field">
             <span className="label" id={`${ids.prompt}-size`}>
               Size{" "}
-              <span className="hint">{form.width ? `${form.width}×${form.height}` : "model default"}</span>
+              <span className="hint">{form.width ? `${form.width}×${form.height}` : nativeSize ? `${nativeSize}×${nativeSize} (native)` : "native"}</span>
             </span>
-            <SizePresets presets={presets} width={form.width} height={form.height} onChange={(width, height) => update({ width, height })} />
+            <SizePresets presets={presets} nativeSize={nativeSize} width={form.width} height={form.height} onChange={(width, height) => update({ width, height })} />
           </div>
           <div className="field">
             <label htmlFor={ids.seed}>Seed</label>

@@ -1,0 +1,73 @@
+import { expect, test, type Page } from "@playwright/test";
+
+import { drainQueue, SHOTS, submitJob, waitLive } from "./helpers";
+
+const VIEWPORTS = {
+  desktop: { width: 1280, height: 800 },
+  phone: { width: 360, height: 780 },
+} as const;
+
+const VIEWS = [
+  { path: "/", name: "studio", ready: (p: Page) => p.getByTestId("result-image").first() },
+  { path: "/queue", name: "queue", ready: (p: Page) => p.getByRole("heading", { name: "Finished" }) },
+  { path: "/loras", name: "loras", ready: (p: Page) => p.getByRole("heading", { name: "LoRAs" }) },
+  { path: "/models", name: "models", ready: (p: Page) => p.getByTestId("model-card").first() },
+  { path: "/cluster", name: "cluster", ready: (p: Page) => p.getByRole("heading", { name: "Cluster" }) },
+];
+
+/** Nothing on the page is wider than the screen (no sideways scrolling). */
+async function overflow(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const wide: string[] = [];
+    if (document.documentElement.scrollWidth > width) wide.push(`document ${document.documentElement.scrollWidth}px`);
+    const main = document.querySelector("main");
+    if (main && main.scrollWidth > main.clientWidth + 1) wide.push(`main ${main.scrollWidth}px`);
+    for (const el of Array.from(document.querySelectorAll("main *"))) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > width + 1) wide.push(`${el.tagName.toLowerCase()}.${el.className} right=${Math.round(r.right)}`);
+    }
+    return wide.slice(0, 5);
+  });
+}
+
+test.use({ colorScheme: "dark" });
+
+test("every view at desktop and phone width, with no sideways scrolling", async ({ page, request }) => {
+  await drainQueue(request);
+  // some history to show
+  await submitJob(request, { prompt: "a green triangle", steps: 6, batch_size: 2 });
+  await submitJob(request, { prompt: "a yellow star", steps: 6, width: 192, height: 128 });
+
+  await page.goto("/");
+  await waitLive(page);
+  await page.getByLabel("Prompt", { exact: true }).fill("a red circle on a blue background");
+  await page.getByRole("button", { name: /Generate/ }).click();
+  await expect(page.getByTestId("result-image").first()).toBeVisible({ timeout: 90_000 });
+
+  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+    await page.setViewportSize(viewport);
+    for (const view of VIEWS) {
+      await page.goto(view.path);
+      await expect(view.ready(page)).toBeVisible();
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: `${SHOTS}/${view.name}-${size}.png` });
+      if (size === "phone") expect(await overflow(page), `${view.name} at 360 px`).toEqual([]);
+    }
+  }
+  // the phone Studio below the fold: the settings panel
+  await page.goto("/");
+  await expect(page.getByTestId("result-image").first()).toBeVisible();
+  await page.locator("main").evaluate((main) => main.scrollTo(0, 420));
+  await page.screenshot({ path: `${SHOTS}/studio-phone-panel.png` });
+
+  // the light theme follows the system setting
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize(VIEWPORTS.desktop);
+  await page.goto("/queue");
+  await expect(page.getByRole("heading", { name: "Finished" })).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/queue-desktop-light.png` });
+  await page.goto("/");
+  await expect(page.getByTestId("result-image").first()).toBeVisible();
+  await page.screenshot({ path: `${SHOTS}/studio-desktop-light.png` });
+});

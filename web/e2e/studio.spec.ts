@@ -1,0 +1,73 @@
+import { expect, test } from "@playwright/test";
+
+import { drainQueue, waitLive } from "./helpers";
+
+declare global {
+  interface Window {
+    __seen: { steps: number[]; texts: string[]; preview: boolean };
+  }
+}
+
+test("generate from the Studio: the progress bar advances, a preview then the image appear", async ({ page, request }) => {
+  await drainQueue(request);
+  await page.goto("/");
+  await waitLive(page);
+
+  await page.getByLabel("Prompt", { exact: true }).fill("a red circle on a blue background");
+  const steps = page.getByRole("spinbutton", { name: "Steps value" });
+  await steps.fill("150");
+  await steps.press("Enter");
+  await expect(page.getByRole("slider", { name: "Steps" })).toHaveValue("150");
+
+  // record what a person would have seen while it ran
+  await page.evaluate(() => {
+    window.__seen = { steps: [], texts: [], preview: false };
+    new MutationObserver(() => {
+      const bar = document.querySelector('[role="progressbar"][aria-label="Generation progress"]');
+      if (bar) {
+        window.__seen.steps.push(Number(bar.getAttribute("aria-valuenow")));
+        window.__seen.texts.push(bar.getAttribute("aria-valuetext") ?? "");
+      }
+      if (document.querySelector('[data-testid="preview-image"]')) window.__seen.preview = true;
+    }).observe(document.body, { subtree: true, childList: true, attributes: true });
+  });
+
+  // the keyboard shortcut is the Generate button
+  await page.getByLabel("Prompt", { exact: true }).press("Control+Enter");
+
+  const result = page.getByTestId("result-image");
+  await expect(result).toBeVisible({ timeout: 90_000 });
+  await expect.poll(() => result.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
+
+  const seen = await page.evaluate(() => window.__seen);
+  const midway = new Set(seen.steps.filter((s) => s > 0 && s < 150));
+  expect(midway.size, `progress values seen: ${[...new Set(seen.steps)].join(", ")}`).toBeGreaterThanOrEqual(2);
+  expect(seen.texts.some((t) => /^step \d+ \/ 150 · [\d.]+ s left$/.test(t)), seen.texts.slice(0, 5).join(" | ")).toBe(true);
+  expect(seen.preview, "a live preview was shown").toBe(true);
+
+  // the parameters come with the result, and the viewer opens on it
+  await expect(page.getByTestId("result-meta")).toContainText("150 steps");
+  await expect(page.getByTestId("result-meta")).toContainText("seed");
+  await result.click();
+  const viewer = page.getByRole("dialog");
+  await expect(viewer).toBeVisible();
+  await expect(viewer.getByText("a red circle on a blue background").first()).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Use seed" })).toBeEnabled();
+  await page.keyboard.press("Escape");
+  await expect(viewer).toHaveCount(0);
+});
+
+test("a request the server refuses is explained in a toast with the server's words", async ({ page }) => {
+  await page.goto("/");
+  await waitLive(page);
+  await page.getByLabel("Prompt", { exact: true }).fill("anything");
+  await page.route("**/api/v1/jobs", (route) =>
+    route.request().method() === "POST"
+      ? route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ detail: "queue is full (1000 jobs)" }) })
+      : route.continue(),
+  );
+  await page.getByRole("button", { name: /Generate/ }).click();
+  const toast = page.getByRole("alert");
+  await expect(toast).toContainText("Could not start the generation");
+  await expect(toast).toContainText("queue is full (1000 jobs)");
+});

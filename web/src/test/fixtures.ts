@@ -1,0 +1,145 @@
+import { vi } from "vitest";
+
+import type { Job, JobEvent, Lora } from "../api/types";
+import { useAuth } from "../stores/auth";
+import { useCatalog } from "../stores/catalog";
+import { useDownloads } from "../stores/downloads";
+import { useJobs } from "../stores/jobs";
+import { useStudio } from "../stores/studio";
+import { useToasts } from "../stores/toasts";
+import { useViewer } from "../stores/viewer";
+
+let counter = 0;
+
+export function makeJob(overrides: Partial<Job> = {}): Job {
+  counter += 1;
+  const id = overrides.id ?? `job${counter}`;
+  return {
+    id,
+    status: "queued",
+    request: {
+      prompt: `prompt of ${id}`,
+      negative_prompt: "",
+      model: "novagenia/tiny-random",
+      width: 128,
+      height: 128,
+      steps: 20,
+      guidance_scale: 7,
+      seed: 42,
+      sampler: "euler_a",
+      batch_size: 1,
+      loras: [],
+      priority: overrides.priority ?? 0,
+      user: null,
+    },
+    model: "novagenia/tiny-random",
+    priority: 0,
+    user: null,
+    position: null,
+    created_at: 1000 + counter,
+    started_at: null,
+    finished_at: null,
+    progress: null,
+    images: [],
+    error: null,
+    attempts: 0,
+    cancel_requested: false,
+    worker: null,
+    ...overrides,
+  };
+}
+
+export function makeLora(overrides: Partial<Lora> = {}): Lora {
+  return {
+    name: "pixel_art",
+    title: "Pixel art",
+    description: "",
+    tags: ["style"],
+    trigger_words: ["pixel style"],
+    default_weight: 0.8,
+    base_model: "sd15",
+    preview_url: null,
+    size_bytes: 1024,
+    rank: 4,
+    alpha: 4,
+    format: "kohya",
+    ...overrides,
+  };
+}
+
+type Ev = JobEvent;
+export const jobEvent = (type: "queued" | "started" | "succeeded" | "failed" | "cancelled", job: Job, cursor: number, snapshot = false): Ev => ({
+  type,
+  job,
+  job_id: job.id,
+  cursor,
+  ts: cursor,
+  ...(snapshot ? { snapshot: true } : {}),
+});
+
+export const progressEvent = (jobId: string, step: number, cursor: number, total = 20): Ev => ({
+  type: "progress",
+  job_id: jobId,
+  cursor,
+  ts: cursor,
+  step,
+  total_steps: total,
+  elapsed_s: step * 0.1,
+  eta_s: (total - step) * 0.1,
+});
+
+export interface Call {
+  method: string;
+  url: string;
+  body: unknown;
+  headers: Record<string, string>;
+}
+
+type Handler = (call: Call) => { status?: number; body?: unknown } | undefined;
+
+/** Replaces fetch with a table of routes ("METHOD /path" → answer); records every call. */
+export function mockApi(routes: Record<string, Handler | { status?: number; body?: unknown }>) {
+  const calls: Call[] = [];
+  const fetchMock = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
+    const url = String(input);
+    const method = (init.method ?? "GET").toUpperCase();
+    const path = url.replace(/^https?:\/\/[^/]+/, "").split("?")[0].replace(/^\/api\/v1/, "");
+    let body: unknown = init.body;
+    if (typeof init.body === "string") body = JSON.parse(init.body);
+    const call: Call = { method, url, body, headers: (init.headers ?? {}) as Record<string, string> };
+    calls.push(call);
+    const route = routes[`${method} ${path}`];
+    const answer = typeof route === "function" ? route(call) : route;
+    if (!answer) {
+      return new Response(JSON.stringify({ detail: "Not Found" }), { status: 404, headers: { "content-type": "application/json" } });
+    }
+    const status = answer.status ?? 200;
+    return new Response(status === 204 ? null : JSON.stringify(answer.body ?? null), {
+      status,
+      headers: { "content-type": "application/json" },
+    });
+  });
+  vi.stubGlobal("fetch", fetchMock);
+  return { calls, fetchMock };
+}
+
+const initial = {
+  jobs: useJobs.getState(),
+  catalog: useCatalog.getState(),
+  studio: useStudio.getState(),
+  toasts: useToasts.getState(),
+  auth: useAuth.getState(),
+  downloads: useDownloads.getState(),
+  viewer: useViewer.getState(),
+};
+
+/** Every store back to its first state. */
+export function resetStores(): void {
+  useJobs.setState(initial.jobs, true);
+  useCatalog.setState(initial.catalog, true);
+  useStudio.setState(initial.studio, true);
+  useToasts.setState(initial.toasts, true);
+  useAuth.setState({ ...initial.auth, apiKey: null }, true);
+  useDownloads.setState(initial.downloads, true);
+  useViewer.setState(initial.viewer, true);
+}
