@@ -8,6 +8,7 @@ progress, stopping when cancelled) → store the images → complete.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -27,6 +28,8 @@ from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 
 logger = logging.getLogger("novagenia.diffusion")
+
+LOADED_REPORT_S = 30.0
 
 
 class ProgressReporter:
@@ -95,6 +98,9 @@ class Diffusion:
         self.load_model = serve.multiplexed(
             max_num_models_per_replica=self.args.max_models_per_replica
         )(load_model)
+        self._multiplexed = load_model  # Serve keeps its wrapper (the LRU) on it
+        self._models_changed = asyncio.Event()
+        self._loaded_reporter: asyncio.Task | None = None
         logger.info("Diffusion replica %s on %s", self.worker, self.plan.device)
 
     async def run_ticket(self, ticket_id: str) -> int:
@@ -109,6 +115,7 @@ class Diffusion:
                 ticket_id,
                 f"model {model_id!r} could not be loaded ({type(exc).__name__})",
             )
+        self._note_loaded()
         jobs = await self.board.claim.remote(model_id, self.worker, ticket_id, 1)
         if not jobs:
             return 0
@@ -120,8 +127,25 @@ class Diffusion:
         return len(jobs)
 
     async def loaded_models(self) -> list[str]:
-        wrapper = getattr(self.load_model, "__serve_multiplex_wrapper", None)
+        wrapper = getattr(self._multiplexed, "__serve_multiplex_wrapper", None)
         return list(wrapper.models) if wrapper is not None else []
+
+    def _note_loaded(self) -> None:
+        self._models_changed.set()
+        if self._loaded_reporter is None:
+            self._loaded_reporter = asyncio.get_running_loop().create_task(self._report_loaded())
+
+    async def _report_loaded(self) -> None:
+        """Keeps the board's view of this replica's models (`loaded_on` in GET /models)
+        fresh: right after a load or eviction, else every `LOADED_REPORT_S`."""
+        while True:
+            self._models_changed.clear()
+            try:
+                await self.board.models_loaded.remote(self.worker, await self.loaded_models())
+            except Exception:
+                logger.warning("could not report loaded models", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._models_changed.wait(), LOADED_REPORT_S)
 
     async def _fail_claimed(self, model_id: str, ticket_id: str, error: str) -> int:
         jobs = await self.board.claim.remote(model_id, self.worker, ticket_id, 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -29,6 +30,7 @@ logger = logging.getLogger("novagenia.board")
 NAMESPACE = "novagenia"
 DIFFUSION_DEPLOYMENT = "Diffusion"
 HOUSEKEEPING_INTERVAL_S = 1.0
+LOADED_TTL_S = 90.0  # replicas report their loaded models every 30 s
 
 
 class JobBoardActor:
@@ -47,6 +49,7 @@ class JobBoardActor:
         self._ticket_tasks: set[asyncio.Task] = set()
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
+        self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
 
     async def ready(self, diffusion: DeploymentHandle | None = None) -> bool:
         """Starts housekeeping; an ingress passes the app's Diffusion handle. (After a
@@ -85,6 +88,26 @@ class JobBoardActor:
 
     async def last_cursor(self) -> int:
         return self.board.events.last_cursor
+
+    async def publish(self, event_type: str, payload: dict[str, Any]) -> None:
+        """An event that belongs to no job (a Model Hub download): it reaches the
+        WebSocket subscribers that follow every job."""
+        self.board.events.append(event_type, "", **payload)
+
+    async def models_loaded(self, worker: str, models: list[str]) -> None:
+        """A Diffusion replica's loaded models, reported on every load and periodically."""
+        self._loaded[worker] = (models, time.monotonic())
+
+    async def loaded_on(self) -> dict[str, list[str]]:
+        """Model id → replicas holding it, from reports younger than `LOADED_TTL_S`
+        (a replica that stopped reporting is gone)."""
+        horizon = time.monotonic() - LOADED_TTL_S
+        self._loaded = {w: seen for w, seen in self._loaded.items() if seen[1] >= horizon}
+        where: dict[str, list[str]] = defaultdict(list)
+        for worker, (models, _) in sorted(self._loaded.items()):
+            for model in models:
+                where[model].append(worker)
+        return dict(where)
 
     # writes
     async def submit(self, job_id: str, request: GenerationRequest, user: str | None) -> Job:
