@@ -98,6 +98,11 @@ class AppArgs(BaseModel):
         default_factory=list, description="Extra origins allowed by CORS (the app's own always is)."
     )
     web_dist: Path = Field(DEFAULT_WEB_DIST, description="The built PWA served at /.")
+    dashboard_url: str | None = Field(
+        None,
+        description="Ray dashboard link shown by /api/v1/cluster and the web app; "
+        "default: the address Ray reports (reachable where the head's port 8265 is).",
+    )
     hub_endpoint: str | None = Field(
         None,
         description="Hugging Face Hub URL for search and downloads (a mirror, or a local "
@@ -110,6 +115,8 @@ class AppArgs(BaseModel):
     def _non_negative(cls, value: str | float) -> str | float:
         if isinstance(value, float) and value < 0:
             raise ValueError("gpus_per_replica must be >= 0 or 'auto'")
+        if isinstance(value, float) and value > 1 and not value.is_integer():
+            raise ValueError("gpus_per_replica above 1 must be a whole number (Ray's rule)")
         return value
 
     @property

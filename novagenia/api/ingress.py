@@ -17,7 +17,7 @@ from novagenia import __version__
 from novagenia.api.deps import AppContext
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.events import EventHub
-from novagenia.api.routes import events, images, jobs, system
+from novagenia.api.routes import cluster, events, images, jobs, system
 from novagenia.config import AppArgs
 from novagenia.jobs.actor import get_board
 from novagenia.models import ModelRegistry
@@ -44,9 +44,10 @@ def create_api(context: AppContext) -> FastAPI:
             allow_headers=["*"],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (jobs, events, images, system):
+    for module in (jobs, events, images, system, cluster):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
     mount_web_app(app, context.args.web_dist)
     return app
 
