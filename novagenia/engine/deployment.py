@@ -25,6 +25,7 @@ from novagenia.engine.previews import as_data_url, latent_preview
 from novagenia.jobs.actor import get_board
 from novagenia.jobs.schemas import ImageInfo, Job
 from novagenia.models import ModelRegistry
+from novagenia.monitoring import record_generation
 from novagenia.outputs import OutputStore
 
 logger = logging.getLogger("novagenia.diffusion")
@@ -161,6 +162,7 @@ class Diffusion:
         on_step = self._step_callback(reporter, jobs, plan)
         error: Exception | None = None
         images = None
+        started = time.perf_counter()
         try:
             images = await asyncio.to_thread(generate, pipeline, plan, on_step, loaded.schedulers)
         except GenerationStopped:
@@ -169,6 +171,11 @@ class Diffusion:
             error = exc
         finally:
             heartbeat.cancel()
+        if images is not None:
+            seconds = time.perf_counter() - started
+            record_generation(
+                plan.request.model, self.plan.device, plan.request.steps, seconds, len(images)
+            )
         await reporter.close()
         if error is not None:
             await self._fail_all(jobs, error)

@@ -24,6 +24,7 @@ from novagenia.jobs.board import JobBoard
 from novagenia.jobs.events import Event
 from novagenia.jobs.schemas import GenerationRequest, ImageInfo, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
+from novagenia.monitoring import BoardMetrics
 
 logger = logging.getLogger("novagenia.board")
 
@@ -49,6 +50,7 @@ class JobBoardActor:
         self._ticket_tasks: set[asyncio.Task] = set()
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
+        self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
 
     async def ready(self, diffusion: DeploymentHandle | None = None) -> bool:
@@ -191,6 +193,7 @@ class JobBoardActor:
                     logger.warning("job %s: lease expired, now %s", job.id, job.status.value)
                 for model in self.board.queued_models():
                     self._dispatch_tickets(model)
+                self._metrics.publish()
             except Exception:
                 logger.exception("board housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)

@@ -65,7 +65,11 @@ export function NumberSlider({ label, value, min, max, step, onChange, hint, nam
           onChange={(e) => setText(e.target.value)}
           onBlur={(e) => commit(e.target.value)}
           onKeyDown={(e) => {
-            if (e.key === "Enter") commit((e.target as HTMLInputElement).value);
+            if (e.key === "Enter" && !e.ctrlKey && !e.metaKey) {
+              // Enter confirms the number; it does not submit the surrounding form
+              e.preventDefault();
+              commit((e.target as HTMLInputElement).value);
+            }
           }}
         />
       </div>

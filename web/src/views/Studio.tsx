@@ -19,7 +19,7 @@ function GrowingTextarea(props: React.TextareaHTMLAttributes<HTMLTextAreaElement
   const ref = useRef<HTMLTextAreaElement>(null);
   useLayoutEffect(() => {
     const el = ref.current;
-    if (!el) return;
+    if (!el || el.scrollHeight === 0) return;
     el.style.height = "auto";
     el.style.height = `${Math.min(el.scrollHeight + 2, 320)}px`;
   }, [props.value]);
@@ -186,6 +186,10 @@ export function Studio() {
         onSubmit={(e) => {
           e.preventDefault();
           void generate();
+        }}
+        onKeyDown={(e) => {
+          // a plain Enter in a field must not start a generation; Ctrl/Cmd+Enter does (window listener)
+          if (e.key === "Enter" && !e.ctrlKey && !e.metaKey && (e.target as HTMLElement).tagName === "INPUT") e.preventDefault();
         }}
       >
         <div className="panel-scroll">

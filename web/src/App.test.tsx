@@ -1,0 +1,84 @@
+import { render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+
+import { App } from "./App";
+import { eventSocket } from "./api/socket";
+import { API_KEY_STORAGE } from "./stores/auth";
+import { useRoute } from "./stores/route";
+import { mockApi, resetStores } from "./test/fixtures";
+
+const config = (auth: boolean) => ({
+  version: "0.1.0",
+  default_model: "novagenia/tiny-random",
+  auth_required: auth,
+  max_batch_size: 8,
+  limits: { min_size: 64, max_size: 2048, max_steps: 150 },
+});
+
+const emptyQueue = { counts: { queued: 2, running: 1, succeeded: 0, failed: 0, cancelled: 0 }, models: {}, queued: [], running: [] };
+
+function serverRoutes(auth: boolean, key = "secret") {
+  const guarded = (body: unknown) => (call: { headers: Record<string, string> }) =>
+    !auth || call.headers.Authorization === `Bearer ${key}` ? { body } : { status: 401, body: { detail: "missing or invalid API key" } };
+  return {
+    "GET /config": { body: config(auth) },
+    "GET /models": guarded({ models: [] }),
+    "GET /samplers": guarded({ samplers: [{ name: "euler_a", label: "Euler a" }] }),
+    "GET /loras": guarded({ loras: [] }),
+    "GET /queue": guarded(emptyQueue),
+    "GET /jobs": guarded({ jobs: [], next_cursor: null }),
+    "GET /health": { body: { status: "ok", version: "0.1.0" } },
+  };
+}
+
+beforeEach(() => {
+  resetStores();
+  vi.unstubAllGlobals();
+  vi.spyOn(eventSocket, "restart").mockImplementation(() => undefined);
+  vi.spyOn(eventSocket, "stop").mockImplementation(() => undefined);
+  useRoute.setState({ view: "studio" });
+});
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("App", () => {
+  it("has the five views in the navigation, the queue depth and the status dots", async () => {
+    const user = userEvent.setup();
+    mockApi(serverRoutes(false));
+    render(<App />);
+    const nav = screen.getByRole("navigation", { name: "Main" });
+    for (const name of ["Studio", "Queue", "LoRAs", "Models", "Cluster"]) expect(nav).toHaveTextContent(name);
+    expect(await screen.findByRole("button", { name: "Queue: 2 queued, 1 running" })).toBeInTheDocument();
+    expect(screen.getByRole("status", { name: /Connecting|Reconnecting|Live/ })).toBeInTheDocument();
+
+    await user.click(screen.getByRole("link", { name: /Models/ }));
+    expect(screen.getByRole("heading", { name: "Models", level: 1 })).toBeInTheDocument();
+    expect(window.location.pathname).toBe("/models");
+    expect(screen.getByRole("link", { name: /Models/ })).toHaveAttribute("aria-current", "page");
+  });
+
+  it("asks once for the API key when the server requires one, then sends it", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi(serverRoutes(true));
+    render(<App />);
+    const dialog = await screen.findByRole("dialog", { name: "API key required" });
+    await user.type(screen.getByLabelText("API key"), "secret");
+    await user.click(screen.getByRole("button", { name: "Save key" }));
+    expect(dialog).not.toBeInTheDocument();
+    expect(localStorage.getItem(API_KEY_STORAGE)).toBe("secret");
+    await screen.findByRole("button", { name: "Queue: 2 queued, 1 running" });
+    const authed = calls.filter((c) => c.url.startsWith("/api/v1/samplers"));
+    expect(authed.at(-1)?.headers.Authorization).toBe("Bearer secret");
+    expect(eventSocket.restart).toHaveBeenCalledTimes(2);
+  });
+
+  it("asks again when the server refuses the saved key", async () => {
+    localStorage.setItem(API_KEY_STORAGE, "stale");
+    const { useAuth } = await import("./stores/auth");
+    useAuth.setState({ apiKey: "stale" });
+    mockApi(serverRoutes(true));
+    render(<App />);
+    expect(await screen.findByText("The server refused the saved API key. Enter the right one.")).toBeInTheDocument();
+  });
+});

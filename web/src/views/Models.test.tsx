@@ -1,0 +1,104 @@
+import { act, render, screen } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+import { Toasts } from "../components/Toasts";
+import { dispatchEvent } from "../api/socket";
+import { resetStores, mockApi } from "../test/fixtures";
+import { Models } from "./Models";
+
+const tiny = { id: "novagenia/tiny-random", source: "embedded", pipeline_class: "StableDiffusionPipeline", size_bytes: 0, native_size: 128, default: true };
+const turbo = { id: "stabilityai/sd-turbo", source: "hub", pipeline_class: "StableDiffusionPipeline", size_bytes: 2_500_000_000, native_size: 512, default: false };
+const hit = { id: "stabilityai/sd-turbo", downloads: 1_200_000, likes: 400, tags: [], last_modified: null, pipeline_class: "StableDiffusionPipeline", gated: false, private: false };
+const other = { ...hit, id: "someone/pixel-diffusion", downloads: 50 };
+
+beforeEach(() => {
+  resetStores();
+  vi.unstubAllGlobals();
+});
+
+const renderModels = () =>
+  render(
+    <>
+      <Models />
+      <Toasts />
+    </>,
+  );
+
+describe("Models", () => {
+  it("lists installed models and deletes one after a confirmation, URL-encoding its id", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({
+      "GET /models": { body: { models: [tiny, turbo] } },
+      "DELETE /models/stabilityai/sd-turbo": { status: 204 },
+    });
+    renderModels();
+    expect(await screen.findAllByTestId("model-card")).toHaveLength(2);
+    await user.click(screen.getByRole("button", { name: "Delete stabilityai/sd-turbo" }));
+    expect(calls.some((c) => c.method === "DELETE")).toBe(false);
+    await user.click(screen.getByRole("button", { name: "Really delete stabilityai/sd-turbo?" }));
+    expect(calls.find((c) => c.method === "DELETE")?.url).toBe("/api/v1/models/stabilityai/sd-turbo");
+    expect(screen.getAllByTestId("model-card")).toHaveLength(1);
+  });
+
+  it("explains a refused delete with the server's words", async () => {
+    const user = userEvent.setup();
+    mockApi({
+      "GET /models": { body: { models: [tiny, turbo] } },
+      "DELETE /models/stabilityai/sd-turbo": { status: 409, body: { detail: "model stabilityai/sd-turbo is used by 2 jobs" } },
+    });
+    renderModels();
+    await user.click(await screen.findByRole("button", { name: "Delete stabilityai/sd-turbo" }));
+    await user.click(screen.getByRole("button", { name: "Really delete stabilityai/sd-turbo?" }));
+    expect(await screen.findByRole("alert")).toHaveTextContent("model stabilityai/sd-turbo is used by 2 jobs");
+  });
+
+  it("searches the Hub and shows download progress on the card from socket events", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({
+      "GET /models": { body: { models: [tiny] } },
+      "GET /hub/downloads": { body: { downloads: [] } },
+      "GET /hub/search": { body: { models: [hit, other], offline: false } },
+      "POST /hub/downloads": { status: 202, body: { id: "d1", repo_id: hit.id, status: "queued", bytes_done: 0, bytes_total: null, files_done: 0, files_total: null, error: null } },
+    });
+    renderModels();
+    await user.type(screen.getByLabelText("Search Hub models"), "turbo");
+    await user.click(screen.getByRole("button", { name: "Search" }));
+    expect(calls.find((c) => c.url.startsWith("/api/v1/hub/search"))?.url).toContain("q=turbo");
+    expect(await screen.findAllByTestId("hub-card")).toHaveLength(2);
+
+    await user.click(screen.getByRole("button", { name: `Download ${hit.id}` }));
+    expect(calls.find((c) => c.method === "POST")?.body).toEqual({ repo_id: hit.id });
+    expect(screen.getByRole("button", { name: `Download ${hit.id}` })).toBeDisabled();
+
+    act(() => {
+      dispatchEvent({
+        type: "download",
+        job_id: "",
+        cursor: 5,
+        ts: 5,
+        download: { id: "d1", repo_id: hit.id, status: "running", bytes_done: 512 * 1024 * 1024, bytes_total: 2048 * 1024 * 1024, files_done: 1, files_total: 4, error: null },
+      });
+    });
+    const bar = screen.getByRole("progressbar", { name: `Download of ${hit.id}` });
+    expect(bar).toHaveAttribute("aria-valuenow", "25");
+    expect(bar).toHaveAttribute("aria-valuetext", "512 MB / 2.0 GB · file 1 / 4");
+  });
+
+  it("says so when the Hub cannot be reached or searched", async () => {
+    const user = userEvent.setup();
+    mockApi({ "GET /models": { body: { models: [tiny] } }, "GET /hub/search": { body: { models: [], offline: true } } });
+    renderModels();
+    await user.click(screen.getByRole("button", { name: "Search" }));
+    expect(await screen.findByText("The Hub cannot be reached from the server (offline).")).toBeInTheDocument();
+  });
+
+  it("shows a calm notice when hub search does not exist on the server", async () => {
+    const user = userEvent.setup();
+    mockApi({ "GET /models": { body: { models: [tiny] } } });
+    renderModels();
+    await user.click(screen.getByRole("button", { name: "Search" }));
+    expect(await screen.findByText("Hub search is not available on this server yet.")).toBeInTheDocument();
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
+});

@@ -1,0 +1,173 @@
+import { act, render, screen, within } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+
+import { Toasts } from "../components/Toasts";
+import { useCatalog } from "../stores/catalog";
+import { useJobs } from "../stores/jobs";
+import { useStudio } from "../stores/studio";
+import { jobEvent, makeJob, makeLora, mockApi, progressEvent, resetStores } from "../test/fixtures";
+import { Studio } from "./Studio";
+
+beforeEach(() => {
+  resetStores();
+  vi.unstubAllGlobals();
+  useCatalog.setState({
+    config: { version: "0.1.0", default_model: "novagenia/tiny-random", auth_required: false, max_batch_size: 8, limits: { min_size: 64, max_size: 2048, max_steps: 150 } },
+    models: [{ id: "novagenia/tiny-random", source: "embedded", pipeline_class: "StableDiffusionPipeline", size_bytes: 0, native_size: 128, default: true }],
+    samplers: [
+      { name: "euler_a", label: "Euler a" },
+      { name: "dpmpp_2m", label: "DPM++ 2M" },
+    ],
+    loras: [makeLora()],
+    lorasState: "ready",
+  });
+});
+
+function renderStudio() {
+  return render(
+    <>
+      <Studio />
+      <Toasts />
+    </>,
+  );
+}
+
+describe("Studio", () => {
+  it("labels every control", () => {
+    renderStudio();
+    for (const name of ["Prompt", "Negative prompt", "Model", "Sampler", "Seed", "Batch size", /^Priority/]) {
+      expect(screen.getByLabelText(name)).toBeInTheDocument();
+    }
+    expect(screen.getByRole("slider", { name: "Steps" })).toBeInTheDocument();
+    expect(screen.getByRole("spinbutton", { name: "CFG scale value" })).toBeInTheDocument();
+    expect(screen.getByRole("radiogroup", { name: "Image size" })).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Random seed" })).toBeInTheDocument();
+  });
+
+  it("sends the form as a generation request and follows the job on the canvas", async () => {
+    const user = userEvent.setup();
+    const job = makeJob({ id: "j1", position: 0 });
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: job } });
+    renderStudio();
+
+    await user.type(screen.getByLabelText("Prompt"), "a red circle");
+    await user.selectOptions(screen.getByLabelText("Sampler"), "dpmpp_2m");
+    const steps = screen.getByRole("spinbutton", { name: "Steps value" });
+    await user.clear(steps);
+    await user.type(steps, "30{Enter}");
+    await user.click(screen.getByRole("radio", { name: /^3:4/ }));
+    await user.type(screen.getByLabelText("Seed"), "1234");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+
+    expect(calls[0].body).toEqual({
+      prompt: "a red circle",
+      negative_prompt: "",
+      steps: 30,
+      guidance_scale: 7,
+      sampler: "dpmpp_2m",
+      batch_size: 1,
+      loras: [],
+      priority: 0,
+      width: 112,
+      height: 144,
+      seed: 1234,
+    });
+    expect(await screen.findByText("runs next")).toBeInTheDocument();
+
+    act(() => {
+      useJobs.getState().applyEvent(jobEvent("started", { ...job, status: "running" }, 1));
+      useJobs.getState().applyEvent(progressEvent("j1", 12, 2));
+    });
+    const bar = screen.getByRole("progressbar", { name: "Generation progress" });
+    expect(bar).toHaveAttribute("aria-valuenow", "12");
+    expect(screen.getByText("step 12 / 20 · 0.8 s left")).toBeInTheDocument();
+
+    act(() => {
+      useJobs.getState().applyEvent({ type: "preview", job_id: "j1", cursor: 3, ts: 3, step: 12, image: "data:image/png;base64,AAAA" });
+    });
+    expect(screen.getByAltText("Preview at step 12")).toHaveAttribute("src", "data:image/png;base64,AAAA");
+
+    act(() => {
+      useJobs.getState().applyEvent(
+        jobEvent("succeeded", { ...job, status: "succeeded", started_at: 10, finished_at: 12.5, images: [{ index: 0, url: "/api/v1/images/j1/0.png", seed: 1234, width: 112, height: 144 }] }, 4),
+      );
+    });
+    expect(screen.getByAltText(/Result 1/)).toHaveAttribute("src", "/api/v1/images/j1/0.png");
+    expect(screen.getByTestId("result-meta")).toHaveTextContent("seed 1234");
+    expect(useStudio.getState().lastSeed).toBe(1234);
+  });
+
+  it("generates with Ctrl+Enter", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    await user.keyboard("{Control>}{Enter}{/Control}");
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(1);
+  });
+
+  it("shows the server's refusal as a toast", async () => {
+    const user = userEvent.setup();
+    mockApi({ "POST /jobs": { status: 422, body: { detail: [{ loc: ["body", "model"], msg: "unknown model 'x'" }] } } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    const alert = await screen.findByRole("alert");
+    expect(alert).toHaveTextContent("Could not start the generation");
+    expect(alert).toHaveTextContent("model: unknown model 'x'");
+  });
+
+  it("cancels the job on the canvas", async () => {
+    const user = userEvent.setup();
+    const job = makeJob({ id: "j2", status: "running", progress: { step: 1, total_steps: 20, elapsed_s: 0.1, eta_s: 2 } });
+    useJobs.getState().upsert(job);
+    useStudio.getState().setActive(job);
+    const { calls } = mockApi({ "DELETE /jobs/j2": { body: { ...job, cancel_requested: true } } });
+    renderStudio();
+    await user.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(calls[0]).toMatchObject({ method: "DELETE", url: "/api/v1/jobs/j2" });
+    expect(await screen.findByRole("button", { name: "Cancelling…" })).toBeDisabled();
+  });
+
+  it("mixes LoRAs: add from the library, weigh, insert trigger words, remove", async () => {
+    const user = userEvent.setup();
+    renderStudio();
+    await user.selectOptions(screen.getByLabelText("LoRA to add"), "pixel_art");
+    await user.click(screen.getByRole("button", { name: "Add" }));
+    expect(useStudio.getState().form.loras).toEqual([{ name: "pixel_art", weight: 0.8 }]);
+
+    const weight = screen.getByRole("spinbutton", { name: "pixel_art weight value" });
+    await user.clear(weight);
+    await user.type(weight, "-3{Enter}");
+    expect(useStudio.getState().form.loras[0].weight).toBe(-2);
+
+    await user.type(screen.getByLabelText("Prompt"), "a cat");
+    await user.click(screen.getByRole("button", { name: 'Insert trigger word "pixel style" in the prompt' }));
+    expect(useStudio.getState().form.prompt).toBe("a cat, pixel style");
+
+    await user.click(screen.getByRole("button", { name: "Remove LoRA pixel_art" }));
+    expect(useStudio.getState().form.loras).toEqual([]);
+  });
+
+  it("clears the seed with the dice and reuses the last one", async () => {
+    const user = userEvent.setup();
+    useStudio.setState({ lastSeed: 777 });
+    renderStudio();
+    const seed = screen.getByLabelText("Seed");
+    await user.click(screen.getByRole("button", { name: "Reuse last seed (777)" }));
+    expect(seed).toHaveValue(777);
+    await user.click(screen.getByRole("button", { name: "Random seed" }));
+    expect(seed).toHaveValue(null);
+    expect(useStudio.getState().form.seed).toBeNull();
+  });
+
+  it("draws each size preset with its ratio and keeps native selected by default", () => {
+    renderStudio();
+    const group = screen.getByRole("radiogroup", { name: "Image size" });
+    const native = within(group).getByRole("radio", { name: /Native/ });
+    expect(native).toHaveAttribute("aria-checked", "true");
+    expect(within(group).getByRole("radio", { name: "16:9 (168×96)" })).toBeInTheDocument();
+    expect(group.querySelectorAll("svg.ratio")).toHaveLength(8);
+  });
+});
