@@ -50,7 +50,9 @@ class EventHub:
         cursor = await self._board.last_cursor.remote()
         while self._subscribers:
             try:
-                events = await self._board.wait_events.remote(cursor, POLL_TIMEOUT_S)
+                events, gap = await self._board.wait_events.remote(cursor, POLL_TIMEOUT_S)
+                if gap:
+                    await self._resync()
             except Exception:
                 logger.exception("event poll failed; retrying")
                 await asyncio.sleep(1.0)
@@ -59,3 +61,10 @@ class EventHub:
                 cursor = max(cursor, event["cursor"])
                 for subscription in list(self._subscribers):
                     subscription.offer(event)
+
+    async def _resync(self) -> None:
+        """After a board restart some events are gone for good: give every subscriber
+        the current state of its jobs instead, so none waits for an event never sent."""
+        for subscription in list(self._subscribers):
+            for event in await self._board.events_after.remote(None, subscription.job_ids):
+                subscription.offer(event)

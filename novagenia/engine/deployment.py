@@ -94,7 +94,9 @@ class Diffusion:
             # A plain function: Serve keeps its LRU state on the decorated object, which
             # a bound method cannot carry. The bound is configurable, hence not a decorator.
             path = await asyncio.to_thread(self.registry.materialize, model_id)
-            return await asyncio.to_thread(load_pipeline, model_id, path, self.plan)
+            return await asyncio.to_thread(
+                load_pipeline, model_id, path, self.plan, self.registry.models_dir
+            )
 
         self.load_model = serve.multiplexed(
             max_num_models_per_replica=self.args.max_models_per_replica
@@ -117,7 +119,9 @@ class Diffusion:
                 f"model {model_id!r} could not be loaded ({type(exc).__name__})",
             )
         self._note_loaded()
-        jobs = await self.board.claim.remote(model_id, self.worker, ticket_id, 1)
+        jobs = await self.board.claim.remote(
+            model_id, self.worker, ticket_id, self.args.max_batch_size
+        )
         if not jobs:
             return 0
         pipeline = loaded.acquire()

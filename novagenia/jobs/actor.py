@@ -15,6 +15,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import psutil
 import ray
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -47,15 +48,24 @@ class JobBoardActor:
             lease_timeout_s=self.args.lease_timeout_s,
         )
         self._pending_tickets: dict[str, set[str]] = defaultdict(set)
+        self._claims: dict[str, tuple[str, list[str]]] = {}  # ticket → (worker, job ids)
         self._ticket_tasks: set[asyncio.Task] = set()
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
         self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
 
-    async def ready(self, diffusion: DeploymentHandle | None = None) -> bool:
-        """Starts housekeeping; an ingress passes the app's Diffusion handle. (After a
-        restart, before any ingress calls this, tickets find the deployment by name.)"""
+    async def ready(
+        self, args: dict[str, Any] | None = None, diffusion: DeploymentHandle | None = None
+    ) -> bool:
+        """Starts housekeeping. An ingress passes the current args (the board outlives
+        `serve shutdown`, so a redeploy may change its limits) and the app's Diffusion
+        handle (after a restart, until then, tickets find the deployment by name)."""
+        if args is not None:
+            self.args = AppArgs.model_validate(args)
+            self.board.max_queue_length = self.args.max_queue_length
+            self.board.max_attempts = self.args.max_attempts
+            self.board.lease_timeout_s = self.args.lease_timeout_s
         if diffusion is not None:
             self._diffusion = diffusion
         self._ensure_housekeeping()
@@ -84,9 +94,21 @@ class JobBoardActor:
             return self.board.events.after(cursor, job_ids)
         return self.board.snapshot(job_ids)
 
-    async def wait_events(self, cursor: int, timeout: float = 15.0) -> list[Event]:
+    async def wait_events(self, cursor: int, timeout: float = 15.0) -> tuple[list[Event], bool]:
+        """Long poll for the ingress fan-out. The flag is True when events after `cursor`
+        were lost (board restarted, or compacted): subscribers then need a snapshot."""
         self._ensure_housekeeping()
-        return await self.board.events.wait_after(cursor, timeout)
+        gap = not self.board.events.covers(cursor)
+        return await self.board.events.wait_after(cursor, timeout), gap
+
+    async def stats(self) -> dict[str, int]:
+        """Sizes that must stay bounded under load, and this process's memory."""
+        return {
+            "active_jobs": self.board.active_count(),
+            "queued_jobs": self.board.queued_count(),
+            "events_retained": len(self.board.events),
+            "rss_bytes": psutil.Process().memory_info().rss,
+        }
 
     async def last_cursor(self) -> int:
         return self.board.events.last_cursor
@@ -128,7 +150,13 @@ class JobBoardActor:
     async def claim(self, model: str, worker: str, ticket_id: str, max_batch: int = 1) -> list[Job]:
         self._ensure_housekeeping()
         self._pending_tickets[model].discard(ticket_id)
-        return self.board.claim(model, worker, max_batch)
+        wait = self.args.batch_wait_s
+        if max_batch > 1 and wait > 0 and self.board.queued_count(model) > 1:
+            await asyncio.sleep(wait)  # under load, let compatible jobs arrive
+        jobs = self.board.claim(model, worker, max_batch)
+        if jobs:
+            self._claims[ticket_id] = (worker, [job.id for job in jobs])
+        return jobs
 
     async def report(self, worker: str, updates: list[dict[str, Any]]) -> list[str]:
         return self.board.report(worker, updates)
@@ -180,10 +208,21 @@ class JobBoardActor:
             await self._diffusion.options(multiplexed_model_id=model).run_ticket.remote(ticket_id)
         except Exception as exc:  # a dead replica, an app not yet deployed, a restart
             logger.warning("ticket for %s failed (%s); will be reissued", model, exc)
+            self._requeue_claimed(ticket_id, f"its replica failed ({type(exc).__name__})")
             await asyncio.sleep(1.0)
         finally:
             self._pending_tickets[model].discard(ticket_id)
+            self._claims.pop(ticket_id, None)
         self._dispatch_tickets(model)
+
+    def _requeue_claimed(self, ticket_id: str, reason: str) -> None:
+        """A ticket whose request failed took its replica down with it (or never reached
+        one): its jobs come back now instead of after their lease expires."""
+        worker, job_ids = self._claims.get(ticket_id, (None, []))
+        for job_id in job_ids:
+            job = self.board.requeue(job_id, worker, reason)
+            if job is not None:
+                logger.warning("job %s requeued: %s", job_id, reason)
 
     async def _housekeep(self) -> None:
         """Expires leases of silent workers and reissues tickets that were lost."""

@@ -104,6 +104,9 @@ class JobBoard:
             return len(self._queues.get(model, ()))
         return sum(len(queue) for queue in self._queues.values())
 
+    def active_count(self) -> int:
+        return len(self._active)
+
     def queued_models(self) -> list[str]:
         return [model for model, queue in self._queues.items() if queue]
 

@@ -12,6 +12,7 @@ from novagenia.api.deps import get_context, key_matches
 router = APIRouter(tags=["events"])
 
 MAX_JOBS_PER_SOCKET = 1000
+AUTH_TIMEOUT_S = 5.0
 
 
 @router.websocket("/ws")
@@ -21,11 +22,6 @@ async def job_events(websocket: WebSocket) -> None:
     gets the events it missed instead."""
     context = get_context(websocket)
     params = websocket.query_params
-    if context.args.auth_reads and not key_matches(context.args, params.get("api_key")):
-        await websocket.close(
-            code=status.WS_1008_POLICY_VIOLATION, reason="missing or invalid API key"
-        )
-        return
     try:
         job_ids = _parse_jobs(params.get("jobs"))
         cursor = int(params["cursor"]) if params.get("cursor") else None
@@ -33,6 +29,11 @@ async def job_events(websocket: WebSocket) -> None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=str(exc))
         return
     await websocket.accept()
+    if context.args.auth_reads and not await _authenticated(websocket, context):
+        await websocket.close(
+            code=status.WS_1008_POLICY_VIOLATION, reason="missing or invalid API key"
+        )
+        return
     subscription = context.hub.subscribe(job_ids)
     reader = asyncio.get_running_loop().create_task(_drain_incoming(websocket))
     try:
@@ -60,6 +61,19 @@ async def job_events(websocket: WebSocket) -> None:
     finally:
         reader.cancel()
         context.hub.unsubscribe(subscription)
+
+
+async def _authenticated(websocket: WebSocket, context) -> bool:
+    """The key comes as `?api_key=` or, to keep it out of URLs and logs, as the first
+    message `{"api_key": "…"}` within a few seconds."""
+    presented = websocket.query_params.get("api_key")
+    if presented is None:
+        try:
+            message = await asyncio.wait_for(websocket.receive_json(), AUTH_TIMEOUT_S)
+            presented = message.get("api_key") if isinstance(message, dict) else None
+        except (asyncio.TimeoutError, ValueError, WebSocketDisconnect, KeyError):
+            return False
+    return key_matches(context.args, presented)
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:

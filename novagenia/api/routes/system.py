@@ -27,11 +27,16 @@ async def health() -> Health:
 
 @router.get("/config", response_model=ServerConfig)
 async def server_config(context: Context) -> ServerConfig:
-    limits = Limits()
+    args = context.args
+    limits = Limits(
+        max_size=args.max_image_size,
+        max_steps=args.max_steps,
+        max_batch_size=args.max_images_per_job,
+    )
     return ServerConfig(
         version=__version__,
         default_model=context.registry.default_model,
-        auth_required=bool(context.args.api_keys),
+        auth_required=bool(args.api_keys),
         max_batch_size=limits.max_batch_size,
         limits=limits,
     )
