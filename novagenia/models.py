@@ -1,13 +1,19 @@
 """Installed models: what can be served, where its files are, and its native size.
 
 A model id is a Hub-style `org/name` (or a bare `name`). Models live in the models dir
-in the diffusers format (`<models_dir>/<org>/<name>/model_index.json`); the embedded
-models ship in the package (see `novagenia.embedded`). All load through the same path.
+in the diffusers format (`<models_dir>/<org>/<name>/model_index.json`), or as a
+single-file checkpoint (`<models_dir>/[<org>/]<name>.safetensors`, the way SD 1.x/2.x and
+SDXL checkpoints are shared; id = path without the suffix); the embedded models ship in
+the package (see `novagenia.embedded`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import struct
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +25,13 @@ class ModelNotFound(LookupError):
     """No installed model has this id."""
 
 
+class ModelNotDeletable(PermissionError):
+    """The embedded models ship with the package (HTTP 403)."""
+
+
+SINGLE_FILE_SUFFIX = ".safetensors"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     id: str
@@ -28,7 +41,13 @@ class ModelInfo:
     native_size: int
 
     @property
+    def single_file(self) -> bool:
+        return self.path.is_file()
+
+    @property
     def size_bytes(self) -> int:
+        if self.single_file:
+            return self.path.stat().st_size
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
@@ -55,6 +74,16 @@ class ModelRegistry:
                     part.startswith(".") for part in model_dir.relative_to(self.models_dir).parts
                 ):
                     found[model_id] = _describe(model_id, model_dir, "local")
+            for checkpoint in sorted(self.models_dir.glob("*" + SINGLE_FILE_SUFFIX)) + sorted(
+                self.models_dir.glob("*/*" + SINGLE_FILE_SUFFIX)
+            ):
+                model_id = checkpoint.relative_to(self.models_dir).as_posix()
+                model_id = model_id.removesuffix(SINGLE_FILE_SUFFIX)
+                if not model_id.startswith(".") and model_id not in found:
+                    try:
+                        found[model_id] = self.get(model_id)
+                    except (ModelNotFound, UnsafeName):
+                        continue
         for index in sorted(EMBEDDED_DIR.glob("*/model_index.json")):
             model_id = f"{EMBEDDED_NAMESPACE}/{index.parent.name}"
             found[model_id] = _describe(model_id, index.parent, "embedded")
@@ -77,6 +106,9 @@ class ModelRegistry:
         local = self._local_dir(model_id)
         if (local / "model_index.json").is_file():
             return _describe(model_id, local, "local")
+        checkpoint = local.with_name(local.name + SINGLE_FILE_SUFFIX)
+        if checkpoint.is_file():
+            return _describe_checkpoint(model_id, checkpoint)
         if model_id == TINY_RANDOM:
             return ModelInfo(TINY_RANDOM, local, "embedded", "StableDiffusionPipeline", 128)
         raise ModelNotFound(model_id)
@@ -89,6 +121,20 @@ class ModelRegistry:
 
             save_tiny_random(info.path)
         return info.path
+
+    def delete(self, model_id: str) -> ModelInfo:
+        """Removes an installed model. It is renamed out of sight first, so nothing ever
+        sees it half-deleted. Replicas that hold it keep it until they evict it."""
+        info = self.get(model_id)
+        if info.source != "local":
+            raise ModelNotDeletable(f"{model_id} is embedded in NovaGenIA and cannot be deleted")
+        trash = self.models_dir / f".trash-{uuid.uuid4().hex}"
+        os.replace(info.path, trash)
+        if trash.is_dir():
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            trash.unlink()
+        return info
 
     def _local_dir(self, model_id: str) -> Path:
         return safe_join(self.models_dir, *_split(model_id))
@@ -112,6 +158,41 @@ def _split(model_id: str) -> list[str]:
 def _describe(model_id: str, path: Path, source: str) -> ModelInfo:
     index = json.loads((path / "model_index.json").read_text())
     return ModelInfo(model_id, path, source, index.get("_class_name"), _native_size(path))
+
+
+# Single-file checkpoint families, told apart by their state-dict keys (the way
+# diffusers' `infer_diffusers_model_type` does): pipeline class and native size.
+SDXL_KEY = "conditioner.embedders.1"
+SD2_KEY = "cond_stage_model.model."
+SD_KEY = "model.diffusion_model."
+
+
+def checkpoint_keys(path: Path) -> list[str]:
+    """The tensor names of a safetensors file, read from its header only."""
+    with path.open("rb") as file:
+        (length,) = struct.unpack("<Q", file.read(8))
+        if length > 100_000_000:
+            raise ValueError(f"{path.name}: implausible safetensors header")
+        header = json.loads(file.read(length))
+    return [key for key in header if key != "__metadata__"]
+
+
+def checkpoint_family(keys: list[str]) -> tuple[str | None, int]:
+    if any(key.startswith(SDXL_KEY) for key in keys):
+        return "StableDiffusionXLPipeline", 1024
+    if any(key.startswith(SD2_KEY) for key in keys):
+        return "StableDiffusionPipeline", 768
+    if any(key.startswith(SD_KEY) for key in keys):
+        return "StableDiffusionPipeline", 512
+    return None, 512
+
+
+def _describe_checkpoint(model_id: str, path: Path) -> ModelInfo:
+    try:
+        pipeline_class, native = checkpoint_family(checkpoint_keys(path))
+    except (OSError, ValueError, struct.error):
+        pipeline_class, native = None, 512
+    return ModelInfo(model_id, path, "local", pipeline_class, native)
 
 
 def _native_size(path: Path) -> int:

@@ -1,16 +1,23 @@
-"""Loading pipelines by model directory: safetensors only, never remote code."""
+"""Loading pipelines by model directory or single-file checkpoint: safetensors only,
+never remote code."""
 
 from __future__ import annotations
 
 import gc
 import logging
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers.loaders.single_file_utils import fetch_diffusers_config
+from huggingface_hub import constants
+from safetensors import safe_open
 
 from novagenia.engine.device import DevicePlan
+from novagenia.models import checkpoint_family, checkpoint_keys
 
 logger = logging.getLogger("novagenia.engine")
 
@@ -54,11 +61,23 @@ class LoadedPipeline:
         logger.info("unloaded %s", self.model_id)
 
 
-def load_pipeline(model_id: str, path: Path, plan: DevicePlan) -> LoadedPipeline:
+def load_pipeline(
+    model_id: str, path: Path, plan: DevicePlan, models_dir: Path | None = None
+) -> LoadedPipeline:
     started = time.perf_counter()
-    pipeline = DiffusionPipeline.from_pretrained(
-        str(path), torch_dtype=plan.dtype, use_safetensors=True, local_files_only=True
-    )
+    if path.is_file():
+        pipeline = load_single_file(path, plan, models_dir)
+    else:
+        # A Model Hub download with `variant: fp16` holds `*.fp16.safetensors` files
+        # (where the repo had them); diffusers falls back per component.
+        variant = "fp16" if any(path.glob("*/*.fp16*.safetensors")) else None
+        pipeline = DiffusionPipeline.from_pretrained(
+            str(path),
+            torch_dtype=plan.dtype,
+            use_safetensors=True,
+            local_files_only=True,
+            variant=variant,
+        )
     pipeline.set_progress_bar_config(disable=True)
     pipeline.to(plan.device)
     if plan.device == "cuda" and hasattr(pipeline, "unet"):
@@ -69,3 +88,52 @@ def load_pipeline(model_id: str, path: Path, plan: DevicePlan) -> LoadedPipeline
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
     return LoadedPipeline(model_id, pipeline, seconds)
+
+
+class _CheckpointShapes(Mapping):
+    """A safetensors file seen as {name: object with `.shape`}, read from its header:
+    enough for diffusers to tell the checkpoint's family without loading a tensor."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+        self._keys = list(handle.keys())
+
+    def __getitem__(self, key: str) -> SimpleNamespace:
+        if key not in self._keys:
+            raise KeyError(key)
+        return SimpleNamespace(shape=tuple(self._handle.get_slice(key).get_shape()))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def single_file_config(path: Path, models_dir: Path | None) -> tuple[str, bool]:
+    """Where the component configs of a single-file checkpoint come from: a local
+    diffusers copy of its family's base repo (e.g. `<models_dir>/stable-diffusion-v1-5/
+    stable-diffusion-v1-5`, fully offline), else that repo id, whose configs (a few KB,
+    no weights) diffusers takes from the Hugging Face cache or, when online, the Hub.
+    Returns (config, local_files_only)."""
+    with safe_open(str(path), framework="pt") as handle:
+        repo = fetch_diffusers_config(_CheckpointShapes(handle))["pretrained_model_name_or_path"]
+    if models_dir is not None and (models_dir / repo / "model_index.json").is_file():
+        return str(models_dir / repo), True
+    return repo, constants.is_offline_mode()
+
+
+def load_single_file(path: Path, plan: DevicePlan, models_dir: Path | None) -> DiffusionPipeline:
+    """An SD 1.x/2.x or SDXL checkpoint in the original (LDM) layout."""
+    pipeline_class, _ = checkpoint_family(checkpoint_keys(path))
+    if pipeline_class is None:
+        raise ValueError(f"{path.name} is not a Stable Diffusion or SDXL checkpoint")
+    loader = (
+        StableDiffusionXLPipeline
+        if pipeline_class == "StableDiffusionXLPipeline"
+        else StableDiffusionPipeline
+    )
+    config, local_only = single_file_config(path, models_dir)
+    return loader.from_single_file(
+        str(path), config=config, torch_dtype=plan.dtype, local_files_only=local_only
+    )
