@@ -24,6 +24,7 @@ class AppContext:
     registry: ModelRegistry
     store: OutputStore
     hub: EventHub
+    downloader: Any  # the Model Hub's HubDownloader actor handle
 
 
 def get_context(request: Request) -> AppContext:

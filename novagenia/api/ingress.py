@@ -17,8 +17,9 @@ from novagenia import __version__
 from novagenia.api.deps import AppContext
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.events import EventHub
-from novagenia.api.routes import cluster, events, images, jobs, system
+from novagenia.api.routes import cluster, events, hub, images, jobs, models, system
 from novagenia.config import AppArgs
+from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
@@ -44,7 +45,7 @@ def create_api(context: AppContext) -> FastAPI:
             allow_headers=["*"],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (jobs, events, images, system, cluster):
+    for module in (jobs, events, images, system, models, hub, cluster):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
@@ -93,6 +94,7 @@ class Ingress:
             registry=ModelRegistry(self.args.models_dir, self.args.default_model),
             store=OutputStore(self.args.resolved_output_uri),
             hub=EventHub(board),
+            downloader=get_downloader(self.args),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -31,6 +31,9 @@ class ModelOut(BaseModel):
     size_bytes: int
     native_size: int
     default: bool
+    loaded_on: list[str] = Field(
+        default_factory=list, description="Diffusion replicas holding it in memory now."
+    )
 
 
 class ModelList(BaseModel):

@@ -1,4 +1,4 @@
-"""Read-only facts about the server: health, configuration, models, samplers."""
+"""Read-only facts about the server: health, configuration, samplers (models: `models.py`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from novagenia.api.deps import Context
 from novagenia.api.schemas import (
     Health,
     Limits,
-    ModelList,
-    ModelOut,
     SamplerList,
     SamplerOut,
     ServerConfig,
@@ -45,21 +43,3 @@ async def server_config(context: Context) -> ServerConfig:
 @router.get("/samplers", response_model=SamplerList)
 async def list_samplers() -> SamplerList:
     return SamplerList(samplers=[SamplerOut(name=s.name, label=s.label) for s in SAMPLERS.values()])
-
-
-@router.get("/models", response_model=ModelList)
-async def list_models(context: Context) -> ModelList:
-    default = context.registry.default_model
-    return ModelList(
-        models=[
-            ModelOut(
-                id=m.id,
-                source=m.source,
-                pipeline_class=m.pipeline_class,
-                size_bytes=m.size_bytes if m.path.exists() else 0,
-                native_size=m.native_size,
-                default=m.id == default,
-            )
-            for m in context.registry.list()
-        ]
-    )

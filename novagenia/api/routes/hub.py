@@ -1,0 +1,72 @@
+"""`/hub`: search the Hugging Face Hub and install models from it (logic: `novagenia.hub`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Annotated, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from novagenia.api.deps import Caller, Context
+from novagenia.hub import (
+    Download,
+    DownloadList,
+    DownloadRequest,
+    HubError,
+    HubSearch,
+    HubSettings,
+    HubSort,
+    search_models,
+)
+
+router = APIRouter(prefix="/hub", tags=["hub"])
+
+T = TypeVar("T")
+
+
+async def answer(call: Awaitable[T]) -> T:
+    """A `HubError` (raised here or inside the downloader actor) as its HTTP status."""
+    try:
+        return await call
+    except HubError as exc:
+        cause = getattr(exc, "cause", None) or exc  # Ray wraps actor errors
+        raise HTTPException(type(cause).status_code, str(cause.args[0])) from None
+
+
+@router.get("/search", response_model=HubSearch)
+async def search(
+    context: Context,
+    q: Annotated[str, Query(max_length=200, description="Text to look for in repo ids.")] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    sort: HubSort = "downloads",
+) -> HubSearch:
+    """Text-to-image diffusers pipelines; `offline: true` (and no models) when the server
+    runs with HF_HUB_OFFLINE=1."""
+    settings = HubSettings(endpoint=context.args.hub_endpoint)
+    return await answer(asyncio.to_thread(search_models, settings, q, limit, sort))
+
+
+@router.post("/downloads", status_code=status.HTTP_202_ACCEPTED, response_model=Download)
+async def start_download(body: DownloadRequest, context: Context, caller: Caller) -> Download:
+    """Checks the repo first (404 unknown, 401/403 gated, 422 not a text-to-image pipeline
+    or pickled weights only, 409 installed, 507 no room), then downloads in the
+    background. The same repo again while it runs gives the running download; after a
+    failure or cancel it resumes."""
+    return await answer(context.downloader.start.remote(body))
+
+
+@router.get("/downloads", response_model=DownloadList)
+async def list_downloads(context: Context) -> DownloadList:
+    return DownloadList(downloads=await context.downloader.list.remote())
+
+
+@router.get("/downloads/{download_id}", response_model=Download)
+async def get_download(download_id: str, context: Context) -> Download:
+    return await answer(context.downloader.get.remote(download_id))
+
+
+@router.delete("/downloads/{download_id}", response_model=Download)
+async def cancel_download(download_id: str, context: Context, caller: Caller) -> Download:
+    """Stops at the next chunk; files already complete stay for a later resume."""
+    return await answer(context.downloader.cancel.remote(download_id))

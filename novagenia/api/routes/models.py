@@ -1,0 +1,65 @@
+"""`/models`: installed models, where they are loaded, and their removal."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from novagenia.api.deps import Caller, Context
+from novagenia.api.schemas import ModelList, ModelOut
+from novagenia.models import ModelNotDeletable
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(context: Context) -> ModelList:
+    """`loaded_on`: the Diffusion replicas holding the model now (they report every 30 s)."""
+    default = context.registry.default_model
+    loaded_on = await context.board.loaded_on.remote()
+    models = await asyncio.to_thread(context.registry.list)
+    return ModelList(
+        models=[
+            ModelOut(
+                id=m.id,
+                source=m.source,
+                pipeline_class=m.pipeline_class,
+                size_bytes=m.size_bytes if m.path.exists() else 0,
+                native_size=m.native_size,
+                default=m.id == default,
+                loaded_on=loaded_on.get(m.id, []),
+            )
+            for m in models
+        ]
+    )
+
+
+@router.delete(
+    "/models/{model_id:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def delete_model(model_id: str, context: Context, caller: Caller) -> Response:
+    """Removes an installed model: 409 while a job for it is queued or running, 403 for
+    the embedded models. Replicas that hold it drop it at their next eviction."""
+    info = context.registry.get(model_id)  # 404 when unknown
+    if info.source != "local":
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"{model_id} is embedded and cannot be deleted"
+        )
+    if model_id == context.registry.default_model:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{model_id} is the default model")
+    summary = await context.board.queue_summary.remote()
+    counts = summary["models"].get(model_id, {})
+    if counts.get("queued") or counts.get("running"):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"{model_id} has {counts.get('queued', 0)} queued and {counts.get('running', 0)} "
+            "running jobs; cancel them or wait",
+        )
+    try:
+        await asyncio.to_thread(context.registry.delete, model_id)
+    except ModelNotDeletable as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
