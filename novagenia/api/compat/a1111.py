@@ -1,0 +1,465 @@
+"""`/sdapi/v1/...`: the AUTOMATIC1111 web UI API, translated onto the JobBoard.
+
+Choices where A1111 (one process, one user, no queue) and NovaGenIA differ:
+- `n_iter` × `batch_size` images: `n_iter` jobs of `batch_size` images each (so memory
+  per pipeline call is what the client asked for); image i of the request uses seed + i,
+  as in A1111. The jobs are queued together and may run in parallel on several replicas.
+- `interrupt` cancels the running jobs submitted through this API, and the queued jobs of
+  the same txt2img requests; `skip` cancels only the running ones, so those requests go on
+  with their next `n_iter` job. Jobs submitted through `/api/v1` or the PWA are left alone
+  (they have `DELETE /api/v1/jobs/{id}`). An interrupted txt2img answers 200 with the
+  images finished before the interrupt (possibly none).
+- `progress` reports on the most recently started job of the whole server, whoever
+  submitted it; `job_count` counts every queued and running job. `current_image` is the
+  latest live preview (a small JPEG, base64).
+- `options`: `sd_model_checkpoint` is the model compat requests use when they name none;
+  it is kept per ingress replica (in memory) and starts as the server's default model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
+
+from novagenia import __version__
+from novagenia.api.compat.a1111_protocol import (
+    SamplerChoice,
+    Txt2ImgRequest,
+    checkpoint_candidates,
+    choose_sampler,
+    ignored_fields,
+    sampler_list,
+    scheduler_list,
+)
+from novagenia.api.compat.access import CompatCaller, CompatReader
+from novagenia.api.compat.generation import (
+    GenerationTimeout,
+    b64,
+    build_request,
+    cancel_jobs,
+    describe_ignored,
+    new_job_ids,
+    png_parameters,
+    read_pngs,
+    request_group,
+    run_jobs,
+)
+from novagenia.api.deps import AppContext, Context
+from novagenia.api.events import EventHub
+from novagenia.api.routes.jobs import invalid, resolve_request
+from novagenia.engine.generate import image_seed
+from novagenia.engine.samplers import SAMPLERS
+from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus
+from novagenia.models import ModelNotFound, ModelRegistry
+from novagenia.paths import UnsafeName
+
+logger = logging.getLogger("novagenia.compat.a1111")
+
+router = APIRouter(prefix="/sdapi/v1", tags=["AUTOMATIC1111 compatibility"])
+
+JOB_PREFIX = "a1111"
+FIELD_NAMES = {
+    "guidance_scale": "cfg_scale",
+    "sampler": "sampler_name",
+    "model": "sd_model_checkpoint",
+}
+MAX_TRACKED_PREVIEWS = 256
+
+
+class PreviewTracker:
+    """The latest live preview of each running job, for `current_image`. Follows every
+    job's events through this replica's hub from its first use on."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+        self._latest: dict[str, str] = {}
+        self._task: asyncio.Task | None = None
+
+    def ensure_started(self) -> None:
+        if self._task is None or self._task.done():
+            subscription = self._hub.subscribe(None)
+            self._task = asyncio.get_running_loop().create_task(self._follow(subscription))
+
+    def latest(self, job_id: str) -> str | None:
+        """Base64 image data, without the `data:` prefix."""
+        data_url = self._latest.get(job_id)
+        return data_url.partition(",")[2] if data_url else None
+
+    async def _follow(self, subscription) -> None:
+        try:
+            while True:
+                event = await subscription.queue.get()
+                if event["type"] == "preview":
+                    self._latest.pop(event["job_id"], None)
+                    self._latest[event["job_id"]] = event["image"]
+                    if len(self._latest) > MAX_TRACKED_PREVIEWS:
+                        self._latest.pop(next(iter(self._latest)))
+                elif event["type"] in ("succeeded", "failed", "cancelled"):
+                    self._latest.pop(event["job_id"], None)
+        finally:
+            self._hub.unsubscribe(subscription)
+
+
+@dataclass
+class A1111State:
+    """What A1111 keeps in its one process; here, per ingress replica."""
+
+    previews: PreviewTracker
+    checkpoint: str | None = None  # set through POST /options
+    ignored_options: set[str] = field(default_factory=set)
+
+
+def get_state(request: Request, context: Context) -> A1111State:
+    state = getattr(request.app.state, "a1111", None)
+    if state is None:
+        state = request.app.state.a1111 = A1111State(PreviewTracker(context.hub))
+    return state
+
+
+State = Annotated[A1111State, Depends(get_state)]
+
+
+# -------------------------------------------------------------- generation
+
+
+@router.post("/txt2img")
+async def txt2img(
+    body: Txt2ImgRequest, context: Context, state: State, caller: CompatCaller
+) -> dict[str, Any]:
+    """Generates `n_iter` × `batch_size` images and answers when all are done."""
+    model = _model_for(body, context.registry, state)
+    choice = _sampler_for(body)
+    ignored = ignored_fields(body)
+    if choice.ignored_scheduler:
+        ignored["scheduler"] = choice.ignored_scheduler
+    if ignored:
+        logger.info("txt2img: ignoring unsupported settings: %s", describe_ignored(ignored))
+    requests = _job_requests(body, model, choice, context)
+    state.previews.ensure_started()
+    try:
+        jobs = await run_jobs(context, new_job_ids(JOB_PREFIX, len(requests)), requests, caller)
+    except GenerationTimeout as exc:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None
+    pngs = await read_pngs(context, jobs)
+    failed = [job for job in jobs if job.status is JobStatus.failed]
+    if failed and not pngs:
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {failed[0].error}"
+        )
+    return _txt2img_response(body, requests[0], jobs, pngs)
+
+
+def _model_for(body: Txt2ImgRequest, registry: ModelRegistry, state: A1111State) -> str:
+    overrides = dict(body.override_settings or {})
+    title = overrides.pop("sd_model_checkpoint", None)
+    if overrides:
+        logger.info("txt2img: ignoring override_settings: %s", describe_ignored(overrides))
+    if title is None:
+        return state.checkpoint or registry.default_model
+    if not isinstance(title, str):
+        raise invalid("sd_model_checkpoint", "must be a string")
+    return match_checkpoint(registry, title)
+
+
+def match_checkpoint(registry: ModelRegistry, title: str) -> str:
+    """An installed model id for an A1111 checkpoint title (exact, then case-insensitive)."""
+    candidates = checkpoint_candidates(title)
+    for candidate in candidates:
+        try:
+            return registry.get(candidate).id
+        except (ModelNotFound, UnsafeName):
+            continue
+    by_folded = {model.id.casefold(): model.id for model in registry.list()}
+    for candidate in candidates:
+        if candidate.casefold() in by_folded:
+            return by_folded[candidate.casefold()]
+    raise invalid(
+        "sd_model_checkpoint", f"unknown checkpoint {title!r}; see GET /sdapi/v1/sd-models"
+    )
+
+
+def _sampler_for(body: Txt2ImgRequest) -> SamplerChoice:
+    name = body.sampler_name or body.sampler_index or "Euler"
+    try:
+        return choose_sampler(name, body.scheduler)
+    except ValueError as exc:
+        field_name = "scheduler" if "scheduler" in str(exc) else "sampler_name"
+        raise invalid(field_name, str(exc)) from None
+
+
+def _job_requests(
+    body: Txt2ImgRequest, model: str, choice: SamplerChoice, context: AppContext
+) -> list[GenerationRequest]:
+    """One request per `n_iter`; job k's first seed continues where job k-1's ended."""
+    seed = body.seed if body.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
+    first = build_request(
+        {
+            "prompt": body.prompt,
+            "negative_prompt": body.negative_prompt,
+            "model": model,
+            "width": body.width,
+            "height": body.height,
+            "steps": body.steps,
+            "guidance_scale": body.cfg_scale,
+            "seed": seed,
+            "sampler": choice.sampler,
+            "batch_size": body.batch_size,
+        },
+        FIELD_NAMES,
+    )
+    first = resolve_request(first, context.registry, context.args, context.loras)
+    return [
+        first.model_copy(update={"seed": image_seed(seed, k * body.batch_size)})
+        for k in range(body.n_iter)
+    ]
+
+
+def _txt2img_response(
+    body: Txt2ImgRequest, request: GenerationRequest, jobs: list[Job], pngs: list[bytes]
+) -> dict[str, Any]:
+    done = [job for job in jobs if job.status is JobStatus.succeeded]
+    seeds = [image.seed for job in done for image in job.images]
+    count = len(seeds)
+    started = min((job.started_at or job.created_at for job in jobs), default=time.time())
+    info = {
+        "prompt": body.prompt,
+        "all_prompts": [body.prompt] * count,
+        "negative_prompt": body.negative_prompt,
+        "all_negative_prompts": [body.negative_prompt] * count,
+        "seed": request.seed,
+        "all_seeds": seeds,
+        "subseed": -1,
+        "all_subseeds": [-1] * count,
+        "subseed_strength": 0,
+        "width": request.width,
+        "height": request.height,
+        "sampler_name": SAMPLERS[request.sampler].label,
+        "cfg_scale": request.guidance_scale,
+        "steps": request.steps,
+        "batch_size": request.batch_size,
+        "restore_faces": False,
+        "face_restoration_model": None,
+        "sd_model_name": request.model,
+        "sd_model_hash": None,
+        "sd_vae_name": None,
+        "sd_vae_hash": None,
+        "seed_resize_from_w": -1,
+        "seed_resize_from_h": -1,
+        "denoising_strength": None,
+        "extra_generation_params": {},
+        "index_of_first_image": 0,
+        "infotexts": [png_parameters(png) for png in pngs],
+        "styles": [],
+        "job_timestamp": _timestamp(started),
+        "clip_skip": 1,
+        "is_using_inpainting_conditioning": False,
+        "version": f"NovaGenIA {__version__}",
+        "job_ids": [job.id for job in jobs],
+    }
+    return {
+        "images": [b64(png) for png in pngs] if body.send_images else [],
+        "parameters": body.model_dump(mode="json"),
+        "info": json.dumps(info),
+    }
+
+
+def _timestamp(unix: float | None) -> str:
+    """A1111's `job_timestamp` format."""
+    return time.strftime("%Y%m%d%H%M%S", time.localtime(unix)) if unix else "0"
+
+
+# ---------------------------------------------------------------- progress
+
+
+@router.get("/progress")
+async def progress(
+    context: Context,
+    state: State,
+    _: CompatReader,
+    skip_current_image: Annotated[bool, Query()] = False,
+) -> dict[str, Any]:
+    """The most recently started running job of this server, as A1111 reports its one job."""
+    state.previews.ensure_started()
+    summary = await context.board.queue_summary.remote()
+    running: list[Job] = summary["running"]
+    job_count = len(running) + len(summary["queued"])
+    current = max(running, key=lambda job: job.started_at or 0.0, default=None)
+    if current is None or current.progress is None:
+        step, total, eta = 0, 0, 0.0
+    else:
+        step, total = current.progress.step, current.progress.total_steps
+        eta = current.progress.eta_s or 0.0
+    image = None
+    if current is not None and not skip_current_image:
+        image = state.previews.latest(current.id)
+    return {
+        "progress": step / total if total else 0.0,
+        "eta_relative": eta,
+        "state": {
+            "skipped": False,
+            "interrupted": bool(current and current.cancel_requested),
+            "job": current.id if current else "",
+            "job_count": job_count,
+            "job_timestamp": _timestamp(current.started_at if current else None),
+            "job_no": 0,
+            "sampling_step": step,
+            "sampling_steps": total,
+        },
+        "current_image": image,
+        "textinfo": None,
+    }
+
+
+@router.post("/interrupt")
+async def interrupt(context: Context, caller: CompatCaller) -> dict[str, Any]:
+    """Stops the A1111 jobs that are running, and what their requests still had queued."""
+    summary = await context.board.queue_summary.remote()
+    running = _a1111_jobs(summary["running"])
+    groups = {request_group(job.id) for job in running}
+    queued = [job for job in _a1111_jobs(summary["queued"]) if request_group(job.id) in groups]
+    await cancel_jobs(context, [job.id for job in running + queued])
+    return {}
+
+
+@router.post("/skip")
+async def skip(context: Context, caller: CompatCaller) -> dict[str, Any]:
+    """Stops the A1111 jobs that are running; their requests go on with the next job."""
+    summary = await context.board.queue_summary.remote()
+    await cancel_jobs(context, [job.id for job in _a1111_jobs(summary["running"])])
+    return {}
+
+
+def _a1111_jobs(jobs: list[Job]) -> list[Job]:
+    return [job for job in jobs if job.id.startswith(JOB_PREFIX + "-")]
+
+
+# --------------------------------------------------- models, samplers, options
+
+
+@router.get("/sd-models")
+async def sd_models(context: Context, _: CompatReader) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": model.id,
+            "model_name": model.id,
+            "hash": None,
+            "sha256": None,
+            "filename": str(model.path),
+            "config": None,
+        }
+        for model in context.registry.list()
+    ]
+
+
+@router.get("/loras")
+async def loras(context: Context, _: CompatReader) -> list[dict[str, Any]]:
+    """The LoRA library, as A1111 lists its LoRAs (use them as `<lora:name:weight>`)."""
+    library = context.loras
+    found = await asyncio.to_thread(library.scan)
+    return [
+        {
+            "name": lora.name,
+            "alias": lora.title or lora.name,
+            "path": str(library.weights_path(lora.name)),
+            "metadata": {},
+        }
+        for lora in found
+    ]
+
+
+@router.get("/samplers")
+async def samplers() -> list[dict[str, Any]]:
+    return sampler_list()
+
+
+@router.get("/schedulers")
+async def schedulers() -> list[dict[str, Any]]:
+    return scheduler_list()
+
+
+@router.get("/scripts")
+async def scripts() -> dict[str, list[str]]:
+    """No A1111 scripts or extensions here (webuiapi probes this to detect ControlNet)."""
+    return {"txt2img": [], "img2img": []}
+
+
+@router.get("/options")
+async def get_options(context: Context, state: State, _: CompatReader) -> dict[str, Any]:
+    every = context.args.preview_every_steps
+    return {
+        "sd_model_checkpoint": _current_checkpoint(context, state),
+        "sd_checkpoint_hash": None,
+        "samples_format": "png",
+        "sd_vae": "Automatic",
+        "CLIP_stop_at_last_layers": 1,
+        "live_previews_enable": every > 0,
+        "show_progress_every_n_steps": every,
+        "live_previews_image_format": "jpeg",
+    }
+
+
+@router.post("/options")
+async def set_options(
+    options: Annotated[dict[str, Any], Body()],
+    context: Context,
+    state: State,
+    caller: CompatCaller,
+) -> None:
+    """Only `sd_model_checkpoint` has an effect; other options are ignored (logged)."""
+    others = {key: value for key, value in options.items() if key != "sd_model_checkpoint"}
+    if others:
+        logger.info("options: ignoring unsupported settings: %s", describe_ignored(others))
+    if "sd_model_checkpoint" in options:
+        title = options["sd_model_checkpoint"]
+        if not isinstance(title, str) or not title.strip():
+            raise invalid("sd_model_checkpoint", "must be a non-empty string")
+        state.checkpoint = match_checkpoint(context.registry, title)
+        logger.info("options: compat requests now default to %s", state.checkpoint)
+
+
+def _current_checkpoint(context: AppContext, state: A1111State) -> str:
+    return state.checkpoint or context.registry.default_model
+
+
+@router.get("/cmd-flags")
+async def cmd_flags(context: Context, _: CompatReader) -> dict[str, Any]:
+    return {"api": True, "nowebui": False, "api_auth": bool(context.args.api_keys)}
+
+
+async def _nothing() -> list[Any]:
+    """A1111 features NovaGenIA does not have: an empty list, so clients can start."""
+    return []
+
+
+for _resource in ("sd-vae", "upscalers", "hypernetworks", "prompt-styles", "face-restorers"):
+    router.add_api_route(f"/{_resource}", _nothing, methods=["GET"], summary=f"No {_resource}")
+
+
+@router.get("/embeddings")
+async def embeddings() -> dict[str, dict[str, Any]]:
+    return {"loaded": {}, "skipped": {}}
+
+
+@router.post("/refresh-checkpoints")
+@router.post("/refresh-loras")
+async def refresh(caller: CompatCaller) -> None:
+    """Models and LoRAs are read from disk on every request: nothing to refresh."""
+
+
+@router.api_route(
+    "/{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def unsupported(path: str) -> None:
+    """A JSON 404 for the A1111 routes we lack (not the web app's index page)."""
+    raise HTTPException(
+        status.HTTP_404_NOT_FOUND, f"/sdapi/v1/{path} is not supported by NovaGenIA"
+    )

@@ -1,0 +1,153 @@
+"""What both compat layers share: building a `GenerationRequest` from foreign field
+names, running jobs on the board to completion, and reading back their PNGs.
+
+Compat requests block until their images exist (that is what A1111 and OpenAI clients
+expect), but the work still goes through the JobBoard like any other job: it is queued
+by priority, runs on whichever Diffusion replica claims it, shows in `/api/v1/queue` and
+the PWA, and is cancelled when the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import io
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi.exceptions import RequestValidationError
+from PIL import Image
+from pydantic import ValidationError
+
+from novagenia.api.deps import AppContext
+from novagenia.jobs.board import JobNotFound, JobStateConflict
+from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus
+
+logger = logging.getLogger("novagenia.compat")
+
+WAIT_LIMIT_S = 3600.0
+"""A blocking compat request gives up (504, its jobs cancelled) after this long."""
+
+RECHECK_S = 2.0
+"""How often a waiting request re-reads its jobs from the board, in case an event was
+missed (e.g. the replica's event loop subscribed just after a job finished)."""
+
+
+class GenerationTimeout(Exception):
+    """The jobs did not finish within WAIT_LIMIT_S; they have been cancelled."""
+
+
+def build_request(fields: dict[str, Any], names: Mapping[str, str]) -> GenerationRequest:
+    """A `GenerationRequest` from translated fields; a violation of its bounds becomes a
+    422 whose `loc` names the client's own field (`names`: ours → theirs)."""
+    try:
+        return GenerationRequest.model_validate(fields)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors(include_url=False, include_context=False):
+            loc = [names.get(str(part), part) for part in error["loc"]]
+            errors.append({**error, "loc": ["body", *loc]})
+        raise RequestValidationError(errors) from None
+
+
+def new_job_ids(prefix: str, count: int) -> list[str]:
+    """`<prefix>-<request id>-<k>`: one id per job of one compat request, so any ingress
+    replica can tell which API submitted a job and which jobs belong together."""
+    request_id = uuid.uuid4().hex
+    return [f"{prefix}-{request_id}-{k}" for k in range(count)]
+
+
+def request_group(job_id: str) -> str:
+    """The `<prefix>-<request id>` part of a compat job id."""
+    return job_id.rsplit("-", 1)[0]
+
+
+async def run_jobs(
+    context: AppContext,
+    job_ids: list[str],
+    requests: list[GenerationRequest],
+    user: str | None,
+) -> list[Job]:
+    """Submits the jobs and returns them once all are finished (succeeded, failed or
+    cancelled). If the caller is cancelled (Serve cancels the handler when the HTTP client
+    disconnects) or the wait limit passes, the unfinished jobs are cancelled, so no work
+    is left behind for nobody."""
+    subscription = context.hub.subscribe(frozenset(job_ids))
+    try:
+        for job_id, request in zip(job_ids, requests, strict=True):
+            await context.board.submit.remote(job_id, request, user)
+        await asyncio.wait_for(_until_finished(context, subscription, job_ids), WAIT_LIMIT_S)
+    except asyncio.TimeoutError:
+        await cancel_jobs(context, job_ids)
+        raise GenerationTimeout(f"the jobs did not finish within {WAIT_LIMIT_S:g} s") from None
+    except BaseException:
+        await cancel_jobs(context, job_ids)
+        raise
+    finally:
+        context.hub.unsubscribe(subscription)
+    return list(await asyncio.gather(*(context.board.get.remote(i) for i in job_ids)))
+
+
+async def _until_finished(context: AppContext, subscription, job_ids: list[str]) -> None:
+    pending = set(job_ids)
+    while pending:
+        try:
+            event = await asyncio.wait_for(subscription.queue.get(), RECHECK_S)
+        except asyncio.TimeoutError:
+            jobs = await asyncio.gather(*(context.board.get.remote(i) for i in pending))
+            pending -= {job.id for job in jobs if job.status.finished}
+            continue
+        if event["type"] in _FINISHED_EVENTS:
+            pending.discard(event["job_id"])
+
+
+_FINISHED_EVENTS = frozenset(s.value for s in JobStatus if s.finished)
+
+
+async def cancel_jobs(context: AppContext, job_ids: list[str]) -> None:
+    """Cancels those of the jobs that are not finished yet. Shielded: it completes even
+    while the calling request's task is being cancelled."""
+
+    async def cancel(job_id: str) -> None:
+        # Not found: never submitted. Conflict: already finished.
+        with contextlib.suppress(JobNotFound, JobStateConflict):
+            await context.board.cancel.remote(job_id)
+
+    try:
+        await asyncio.shield(asyncio.gather(*(cancel(i) for i in job_ids)))
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        logger.exception("could not cancel jobs %s", job_ids)
+
+
+async def read_pngs(context: AppContext, jobs: list[Job]) -> list[bytes]:
+    """The PNG files of the succeeded jobs, in job order then image order."""
+
+    def read() -> list[bytes]:
+        return [
+            context.store.read(job.id, image.index)
+            for job in jobs
+            if job.status is JobStatus.succeeded
+            for image in job.images
+        ]
+
+    return await asyncio.to_thread(read)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def png_parameters(png: bytes) -> str:
+    """The `parameters` text chunk (A1111 infotext) that the Diffusion replica embedded."""
+    with Image.open(io.BytesIO(png)) as image:
+        return str(image.info.get("parameters", ""))
+
+
+def describe_ignored(fields: Mapping[str, Any]) -> str:
+    """`name=value, …` for a log line about fields this server does not implement."""
+    return ", ".join(f"{name}={value!r}"[:120] for name, value in sorted(fields.items()))

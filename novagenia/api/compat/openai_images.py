@@ -1,0 +1,262 @@
+"""`/v1/images/generations` and `/v1/models`: the OpenAI images API, translated onto the
+JobBoard, with every error in OpenAI's shape `{"error": {message, type, param, code}}`.
+
+- `model`: an installed model id; any other name ("dall-e-3", "gpt-image-1") means the
+  server's default model (logged).
+- `n` images (1…8) are one job (one pipeline call); `size` is `WIDTHxHEIGHT` in multiples
+  of 8 (64…2048), or `auto` for the model's native size.
+- `response_format`: `url` (OpenAI's default; an absolute URL of `/api/v1/images/...`)
+  or `b64_json` (the default when `model` names a `gpt-image-*` model, which only
+  answers with base64).
+- `quality`, `style` and other OpenAI options have no equivalent here and are ignored.
+- NovaGenIA extensions, for clients that can add body fields (`extra_body` in the
+  official client): `negative_prompt`, `seed`, `steps`, `guidance_scale`, `sampler`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from novagenia.api.compat.access import CompatCaller, CompatReader
+from novagenia.api.compat.generation import (
+    GenerationTimeout,
+    b64,
+    build_request,
+    describe_ignored,
+    new_job_ids,
+    read_pngs,
+    run_jobs,
+)
+from novagenia.api.deps import Context
+from novagenia.api.errors import RETRY_AFTER_S
+from novagenia.api.routes.jobs import resolve_request
+from novagenia.jobs.board import QueueFull
+from novagenia.jobs.schemas import MAX_SEED, JobStatus
+from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
+from novagenia.paths import UnsafeName
+
+logger = logging.getLogger("novagenia.compat.openai")
+
+JOB_PREFIX = "openai"
+FIELD_NAMES = {"width": "size", "height": "size", "batch_size": "n"}
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+
+
+def openai_error(
+    status_code: int,
+    message: str,
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    kind = "invalid_request_error" if status_code < 500 else "server_error"
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+class OpenAIRoute(APIRoute):
+    """Turns every error of these routes (validation, auth, domain) into OpenAI's shape,
+    without touching the error shape of the rest of the app."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return _validation_error(exc.errors())
+            except HTTPException as exc:
+                if isinstance(exc.detail, list):
+                    return _validation_error(exc.detail)
+                code = "invalid_api_key" if exc.status_code == 401 else None
+                return openai_error(
+                    exc.status_code, str(exc.detail), code=code, headers=exc.headers
+                )
+            except QueueFull:
+                return openai_error(
+                    status.HTTP_503_SERVICE_UNAVAILABLE,
+                    "the queue is full; retry later",
+                    code="queue_full",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+
+        return handle
+
+
+def _validation_error(errors: Any) -> JSONResponse:
+    """OpenAI answers invalid parameters with 400, naming the first offending one."""
+    first = errors[0] if errors else {}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = loc[0] if loc else None
+    message = first.get("msg", "invalid request")
+    return openai_error(
+        status.HTTP_400_BAD_REQUEST,
+        f"{param}: {message}" if param else message,
+        param=param,
+        code="invalid_value",
+    )
+
+
+router = APIRouter(prefix="/v1", tags=["OpenAI compatibility"], route_class=OpenAIRoute)
+
+
+class ImageGenerationRequest(BaseModel):
+    """`POST /v1/images/generations`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    prompt: str = Field(min_length=1, max_length=4000)
+    model: str | None = Field(None, max_length=200)
+    n: int = Field(1, ge=1, le=8)
+    size: str | None = Field(None, description="`WIDTHxHEIGHT` or `auto`.")
+    response_format: Literal["url", "b64_json"] | None = None
+    user: str | None = Field(None, max_length=128)
+    negative_prompt: str = Field("", max_length=4000, description="NovaGenIA extension.")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED, description="NovaGenIA extension.")
+    steps: int | None = Field(None, ge=1, le=150, description="NovaGenIA extension.")
+    guidance_scale: float | None = Field(None, description="NovaGenIA extension.")
+    sampler: str | None = Field(None, description="NovaGenIA extension (our sampler names).")
+
+    @field_validator("size")
+    @classmethod
+    def _size_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "auto" or _SIZE.match(value):
+            return value
+        raise ValueError("size must be WIDTHxHEIGHT (e.g. 512x512) or auto")
+
+    def dimensions(self) -> tuple[int | None, int | None]:
+        match = _SIZE.match(self.size or "")
+        return (int(match[1]), int(match[2])) if match else (None, None)
+
+
+class ImageData(BaseModel):
+    b64_json: str | None = None
+    url: str | None = None
+    revised_prompt: str | None = None
+
+
+class ImagesResponse(BaseModel):
+    created: int
+    data: list[ImageData]
+
+
+@router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True)
+async def generate_images(
+    body: ImageGenerationRequest, request: Request, context: Context, caller: CompatCaller
+) -> ImagesResponse:
+    """Generates `n` images and answers when they are done."""
+    if body.model_extra:
+        logger.info("images: ignoring unsupported fields: %s", describe_ignored(body.model_extra))
+    width, height = body.dimensions()
+    fields = {
+        "prompt": body.prompt,
+        "negative_prompt": body.negative_prompt,
+        "model": _installed_model(context.registry, body.model),
+        "width": width,
+        "height": height,
+        "seed": body.seed,
+        "batch_size": body.n,
+        "user": body.user,
+    }
+    for name in ("steps", "guidance_scale", "sampler"):
+        if getattr(body, name) is not None:
+            fields[name] = getattr(body, name)
+    generation = resolve_request(
+        build_request(fields, FIELD_NAMES), context.registry, context.args, context.loras
+    )
+    try:
+        [job] = await run_jobs(
+            context, new_job_ids(JOB_PREFIX, 1), [generation], body.user or caller
+        )
+    except GenerationTimeout as exc:
+        raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None
+    if job.status is JobStatus.failed:
+        raise HTTPException(
+            status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {job.error}"
+        )
+    if job.status is JobStatus.cancelled:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} was cancelled")
+    if _response_format(body) == "url":
+        base = str(request.base_url).rstrip("/")
+        data = [ImageData(url=base + image.url, revised_prompt=body.prompt) for image in job.images]
+    else:
+        data = [
+            ImageData(b64_json=b64(png), revised_prompt=body.prompt)
+            for png in await read_pngs(context, [job])
+        ]
+    return ImagesResponse(created=int(job.finished_at or time.time()), data=data)
+
+
+def _installed_model(registry: ModelRegistry, name: str | None) -> str | None:
+    """The named model when installed; otherwise None (the default model)."""
+    if not name:
+        return None
+    try:
+        return registry.get(name).id
+    except (ModelNotFound, UnsafeName):
+        logger.info(
+            "images: model %r is not installed here; using %s", name, registry.default_model
+        )
+        return None
+
+
+def _response_format(body: ImageGenerationRequest) -> str:
+    if body.response_format is not None:
+        return body.response_format
+    return "b64_json" if (body.model or "").startswith("gpt-image") else "url"
+
+
+# -------------------------------------------------------------------- models
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "novagenia"
+
+
+class ModelListResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
+
+
+def _model_object(model: ModelInfo) -> ModelObject:
+    created = int(model.path.stat().st_mtime) if model.path.exists() else 0
+    return ModelObject(id=model.id, created=created)
+
+
+@router.get("/models", response_model=ModelListResponse)
+async def list_models(context: Context, _: CompatReader) -> ModelListResponse:
+    return ModelListResponse(data=[_model_object(model) for model in context.registry.list()])
+
+
+@router.get("/models/{model_id:path}", response_model=ModelObject)
+async def retrieve_model(model_id: str, context: Context, _: CompatReader) -> ModelObject:
+    try:
+        return _model_object(context.registry.get(model_id))
+    except (ModelNotFound, UnsafeName):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"the model {model_id!r} does not exist"
+        ) from None
+
+
+@router.api_route(
+    "/{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+async def unsupported(path: str) -> None:
+    """A JSON 404 in OpenAI's shape for the OpenAI routes we lack."""
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"/v1/{path} is not supported by NovaGenIA")

@@ -1,0 +1,308 @@
+"""The AUTOMATIC1111 API, driven by the real `webuiapi` client against the real app."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import threading
+
+import httpx
+import numpy as np
+import pytest
+import webuiapi
+from PIL import Image
+
+from novagenia.embedded.random_tiny import save_tiny_random
+from tests.lora_files import write_lora
+from tests.served import TINY, served_app
+
+pytestmark = pytest.mark.serve
+
+KEY = "a1111-test-key"
+SECOND = "local/tiny-two"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    save_tiny_random(data / "models" / "local" / "tiny-two")
+    write_lora(data / "loras" / "paper-cut.safetensors", seed=1)
+    with served_app(data, api_keys=[KEY], default_model=TINY) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def api(app) -> webuiapi.WebUIApi:
+    port = int(app.base_url.rsplit(":", 1)[1])
+    # A1111's --api-auth is HTTP Basic; the password is the API key.
+    return webuiapi.WebUIApi(host="127.0.0.1", port=port, username="me", password=KEY)
+
+
+@pytest.fixture(scope="module")
+def http(app):
+    with httpx.Client(base_url=app.base_url, auth=("me", KEY), timeout=120) as client:
+        yield client
+
+
+def txt2img(api: webuiapi.WebUIApi, **overrides) -> webuiapi.WebUIApiResult:
+    settings = {"prompt": "a red circle", "steps": 2, "width": 64, "height": 64}
+    settings.update(overrides)
+    return api.txt2img(**settings)
+
+
+def test_txt2img_with_seed_returns_png_and_infotext(api):
+    result = txt2img(api, seed=1234, width=64, height=96, negative_prompt="blurry")
+    [image] = result.images
+    assert image.format == "PNG" and image.size == (64, 96)
+    info = result.info
+    assert info["seed"] == 1234 and info["all_seeds"] == [1234]
+    assert (info["width"], info["height"], info["steps"]) == (64, 96, 2)
+    assert info["sd_model_name"] == TINY and info["negative_prompt"] == "blurry"
+    assert info["infotexts"] == [image.info["parameters"]]
+    assert "Seed: 1234, Size: 64x96" in info["infotexts"][0]
+    raw = result.json["images"][0]
+    assert not raw.startswith("data:")
+    assert result.parameters["prompt"] == "a red circle"
+    again = txt2img(api, seed=1234, width=64, height=96, negative_prompt="blurry")
+    assert np.array_equal(np.asarray(again.image), np.asarray(image))
+
+
+def test_random_seed_is_reported(api):
+    result = txt2img(api, seed=-1)
+    seed = result.info["seed"]
+    assert 0 <= seed < 2**32 and result.info["all_seeds"] == [seed]
+    assert f"Seed: {seed}," in result.info["infotexts"][0]
+
+
+def test_batch_size_times_n_iter_images_with_consecutive_seeds(api):
+    result = txt2img(api, seed=10, batch_size=2, n_iter=2)
+    assert len(result.images) == 4
+    assert result.info["all_seeds"] == [10, 11, 12, 13]
+    assert [f"Seed: {s}," in text for s, text in zip([10, 11, 12, 13], result.info["infotexts"])] == [True] * 4
+    assert len(result.info["job_ids"]) == 2
+    pixels = [np.asarray(image) for image in result.images]
+    assert not np.array_equal(pixels[0], pixels[1])
+    single = txt2img(api, seed=12)
+    assert np.abs(np.asarray(single.image).astype(int) - pixels[2].astype(int)).max() <= 2
+
+
+def test_lora_tag_in_prompt_is_applied_and_kept(api, http):
+    assert [lora["name"] for lora in api.get_loras()] == ["paper-cut"]
+    plain = txt2img(api, prompt="a cat", seed=3)
+    result = txt2img(api, prompt="a cat <lora:paper-cut:0.7>", seed=3)
+    assert result.info["infotexts"][0].splitlines()[0] == "a cat <lora:paper-cut:0.7>"
+    assert result.info["prompt"] == "a cat <lora:paper-cut:0.7>"
+    assert not np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+    unknown = http.post("/sdapi/v1/txt2img", json={"prompt": "a cat <lora:nope:1>", "steps": 2})
+    assert unknown.status_code == 422 and "nope" in unknown.text
+
+
+@pytest.mark.parametrize(
+    ("sampler", "scheduler", "label"),
+    [
+        ("Euler a", "automatic", "Euler a"),
+        ("Euler", "Automatic", "Euler"),
+        ("DPM++ 2M", "Karras", "DPM++ 2M Karras"),
+        ("DPM++ 2M", "uniform", "DPM++ 2M"),
+        ("DPM++ 2M Karras", None, "DPM++ 2M Karras"),
+        ("DDIM", None, "DDIM"),
+        ("LCM", "Karras", "LCM"),  # no Karras variant: ignored, not an error
+        ("k_euler_a", "sgm_uniform", "Euler a"),  # known to A1111, not implemented: ignored
+    ],
+)
+def test_samplers_by_a1111_name(api, sampler, scheduler, label):
+    result = txt2img(api, sampler_name=sampler, scheduler=scheduler)
+    assert result.info["sampler_name"] == label
+    assert f"Sampler: {label}," in result.info["infotexts"][0]
+
+
+def test_sampler_and_scheduler_lists(api):
+    names = api.util_get_sampler_names()
+    assert {"Euler a", "Euler", "DPM++ 2M", "DDIM", "LCM"} <= set(names)
+    dpm = next(s for s in api.get_samplers() if s["name"] == "DPM++ 2M")
+    assert dpm["options"] == {"scheduler": "karras"} and "k_dpmpp_2m" in dpm["aliases"]
+    assert {"automatic", "karras"} <= set(api.util_get_scheduler_names())
+
+
+def wait_until(predicate, what: str, tries: int = 100_000):
+    for _ in range(tries):
+        value = predicate()
+        if value:
+            return value
+    raise AssertionError(f"never happened: {what}")
+
+
+def run_in_thread(function) -> tuple[threading.Thread, list]:
+    results: list = []
+    thread = threading.Thread(target=lambda: results.append(function()))
+    thread.start()
+    return thread, results
+
+
+def test_progress_reports_the_running_job_and_interrupt_stops_it(app, api):
+    # One more iteration than a replica batches, so one job is still queued at the end.
+    n_iter = app.args.max_batch_size + 1
+    thread, results = run_in_thread(
+        lambda: txt2img(api, steps=150, width=256, height=256, seed=5, n_iter=n_iter)
+    )
+    progress = wait_until(
+        lambda: (p := api.get_progress())["state"]["job"].startswith("a1111-")
+        and p["current_image"]
+        and p,
+        "a running A1111 job with a preview",
+    )
+    state = progress["state"]
+    assert state["sampling_steps"] == 150 and 1 <= state["sampling_step"] < 150
+    assert 0 < progress["progress"] < 1 and state["job_count"] == n_iter
+    preview = Image.open(io.BytesIO(base64.b64decode(progress["current_image"])))
+    assert min(preview.size) >= 32
+    assert api.interrupt() == {}
+    thread.join(timeout=300)
+    [result] = results
+    assert result.images == [] and result.info["all_seeds"] == []
+    jobs = [app.job(job_id) for job_id in result.info["job_ids"]]
+    assert {job["status"] for job in jobs} == {"cancelled"}
+    assert all(job["progress"]["step"] < 150 for job in jobs if job["started_at"])
+    assert jobs[-1]["started_at"] is None
+    idle = wait_until(lambda: (p := api.get_progress())["state"]["job_count"] == 0 and p, "idle")
+    assert idle["progress"] == 0 and idle["current_image"] is None
+
+
+def test_skip_cancels_the_running_jobs_and_goes_on_with_the_rest(app, api):
+    n_iter = app.args.max_batch_size + 1
+    thread, results = run_in_thread(lambda: txt2img(api, steps=150, seed=40, n_iter=n_iter))
+    wait_until(
+        lambda: (p := api.get_progress())["state"]["job"].startswith("a1111-")
+        and p["state"]["sampling_step"] >= 1,
+        "a running A1111 job",
+    )
+    assert api.skip() == {}
+    thread.join(timeout=300)
+    [result] = results
+    jobs = [app.job(job_id) for job_id in result.info["job_ids"]]
+    assert jobs[0]["status"] == "cancelled" and jobs[-1]["status"] == "succeeded"
+    kept = [k for k, job in enumerate(jobs) if job["status"] == "succeeded"]
+    assert result.info["all_seeds"] == [40 + k for k in kept]
+    assert len(result.images) == len(kept)
+
+
+def test_client_disconnect_cancels_its_job(app, http):
+    body = json.dumps({"prompt": "abandoned", "steps": 150, "width": 256, "height": 256}).encode()
+    auth = base64.b64encode(f"me:{KEY}".encode()).decode()
+    host, port = app.base_url.removeprefix("http://").split(":")
+    client = socket.create_connection((host, int(port)))
+    client.sendall(
+        b"POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Basic {auth}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+    def running_job():
+        running = http.get("/api/v1/queue").json()["running"]
+        return next((j for j in running if j["request"]["prompt"] == "abandoned"), None)
+
+    job = wait_until(running_job, "the abandoned job running")
+    client.close()
+    final = app.wait(job["id"], timeout=300)
+    assert final["status"] == "cancelled"
+    assert final["progress"]["step"] < 150
+
+
+def test_models_and_options(api, http):
+    names = api.util_get_model_names()
+    assert {TINY, SECOND} <= set(names)
+    model = next(m for m in api.get_sd_models() if m["title"] == SECOND)
+    assert model["model_name"] == SECOND and model["hash"] is None and model["filename"]
+    assert api.util_get_current_model() == TINY
+    try:
+        api.util_set_model(SECOND)
+        assert api.get_options()["sd_model_checkpoint"] == SECOND
+        result = txt2img(api, seed=1)
+        assert result.info["sd_model_name"] == SECOND
+        assert f"Model: {SECOND}" in result.info["infotexts"][0]
+        pinned = txt2img(api, seed=1, override_settings={"sd_model_checkpoint": f"{TINY} [abc123]"})
+        assert pinned.info["sd_model_name"] == TINY
+    finally:
+        api.set_options({"sd_model_checkpoint": TINY})
+    assert api.get_options()["sd_model_checkpoint"] == TINY
+    response = http.post("/sdapi/v1/options", json={"sd_model_checkpoint": "no/such-model"})
+    assert response.status_code == 422 and "sd_model_checkpoint" in response.text
+    assert api.get_options()["sd_model_checkpoint"] == TINY
+    assert http.post("/sdapi/v1/options", json={"sd_model_checkpoint": 3}).status_code == 422
+    assert http.post("/sdapi/v1/options", json={"samples_format": "jpg"}).status_code == 200
+
+
+def test_resources_clients_probe(api, http):
+    assert api.get_scripts() == {"txt2img": [], "img2img": []}
+    assert api.get_cmd_flags()["api"] is True
+    assert api.get_sd_vae() == [] and api.get_embeddings() == {"loaded": {}, "skipped": {}}
+    missing = http.post("/sdapi/v1/img2img", json={"prompt": "x"})
+    assert missing.status_code == 404 and "not supported" in missing.json()["detail"]
+
+
+def test_unsupported_fields_are_ignored(api):
+    result = txt2img(
+        api,
+        seed=9,
+        enable_hr=True,
+        hr_scale=2,
+        restore_faces=True,
+        tiling=True,
+        styles=["cinematic"],
+        subseed_strength=0.5,
+        override_settings={"CLIP_stop_at_last_layers": 2},
+        alwayson_scripts={"something": {"args": []}},
+    )
+    assert result.info["all_seeds"] == [9] and result.image.size == (64, 64)
+
+
+def test_send_images_false_returns_only_info(http):
+    response = http.post(
+        "/sdapi/v1/txt2img",
+        json={"prompt": "x", "steps": 2, "width": 64, "height": 64, "seed": 2, "send_images": False},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["images"] == [] and json.loads(body["info"])["all_seeds"] == [2]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"width": 100}, "width"),
+        ({"height": 4096}, "height"),
+        ({"steps": "many"}, "steps"),
+        ({"steps": 0}, "steps"),
+        ({"cfg_scale": 99}, "cfg_scale"),
+        ({"seed": -5}, "seed"),
+        ({"batch_size": 9}, "batch_size"),
+        ({"n_iter": 0}, "n_iter"),
+        ({"sampler_name": "Magic Sampler"}, "sampler_name"),
+        ({"scheduler": "bogus"}, "scheduler"),
+        ({"prompt": "   "}, "prompt"),
+        ({"override_settings": {"sd_model_checkpoint": "nope"}}, "sd_model_checkpoint"),
+        ({"override_settings": "not a dict"}, "override_settings"),
+    ],
+)
+def test_malformed_requests_get_422(http, change, field):
+    body = {"prompt": "x", "steps": 2, "width": 64, "height": 64} | change
+    response = http.post("/sdapi/v1/txt2img", json=body)
+    assert response.status_code == 422, response.text
+    assert field in json.dumps(response.json()["detail"])
+
+
+def test_api_key_is_required_for_generation_and_control(app):
+    with httpx.Client(base_url=app.base_url, timeout=30) as anonymous:
+        body = {"prompt": "x", "steps": 2, "width": 64, "height": 64}
+        assert anonymous.post("/sdapi/v1/txt2img", json=body).status_code == 401
+        assert anonymous.post("/sdapi/v1/interrupt").status_code == 401
+        assert anonymous.post("/sdapi/v1/options", json={}).status_code == 401
+        wrong = anonymous.post("/sdapi/v1/skip", auth=("me", "wrong"))
+        assert wrong.status_code == 401
+        assert anonymous.get("/sdapi/v1/sd-models").status_code == 200  # reads stay open
+        bearer = anonymous.post(
+            "/sdapi/v1/txt2img", json=body, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        assert bearer.status_code == 200, bearer.text
