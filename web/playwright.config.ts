@@ -44,8 +44,8 @@ export default defineConfig({
     reuseExistingServer: !process.env.CI,
     // a Ray of its own (never a cluster someone else started), no token auth
     env: { RAY_AUTH_MODE: "disabled", RAY_ADDRESS: "local" },
-    // Ctrl-C lets `serve run` shut Serve and its local Ray down cleanly
-    gracefulShutdown: { signal: "SIGINT", timeout: 30_000 },
+    // SIGTERM lets `serve run` shut Serve and its own local Ray down cleanly
+    gracefulShutdown: { signal: "SIGTERM", timeout: 30_000 },
     stdout: "ignore",
     stderr: "pipe",
   },

@@ -4,10 +4,11 @@ import { drainQueue, getJob, submitJob, waitLive } from "./helpers";
 
 test("the queue shows run order, moves a job to the front, cancels queued and running jobs", async ({ page, request }) => {
   await drainQueue(request);
+  const tag = Date.now().toString(36);
   // a slow job holds the only worker, so the next ones stay queued
   const blocker = await submitJob(request, { prompt: "slow blocker", steps: 150, width: 512, height: 512 });
-  const first = await submitJob(request, { prompt: "queued first", steps: 4 });
-  const second = await submitJob(request, { prompt: "queued second", steps: 4 });
+  const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4 });
+  const second = await submitJob(request, { prompt: `queued second ${tag}`, steps: 4 });
 
   await page.goto("/queue");
   await waitLive(page);
@@ -34,6 +35,6 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
 
   // the cancelled jobs land in the history
   await page.getByRole("radio", { name: "cancelled" }).click();
-  await expect(page.getByRole("button", { name: /Open cancelled job "queued first"/ })).toBeVisible();
+  await expect(page.getByRole("button", { name: `Open cancelled job "queued first ${tag}"` })).toBeVisible();
   await drainQueue(request);
 });

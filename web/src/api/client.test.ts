@@ -25,7 +25,7 @@ describe("describeDetail", () => {
 describe("api", () => {
   it("throws the server's words with the status", async () => {
     mockApi({ "GET /jobs/x": { status: 404, body: { detail: "no job x" } } });
-    const error = await api("/jobs/x").catch((e) => e);
+    const error = (await api("/jobs/x").catch((e: unknown) => e)) as ApiError;
     expect(error).toBeInstanceOf(ApiError);
     expect(error.status).toBe(404);
     expect(error.message).toBe("no job x");

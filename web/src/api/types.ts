@@ -104,7 +104,7 @@ export interface Lora {
   tags: string[];
   trigger_words: string[];
   default_weight: number;
-  base_model: string;
+  base_model: string | null;
   preview_url: string | null;
   size_bytes: number;
   rank: number | null;

@@ -28,7 +28,7 @@ export function TopBar() {
       <a
         className="brand"
         href="/"
-        aria-label="NovaGenIA Studio"
+        aria-label="NovaGenIA home"
         onClick={(e) => {
           e.preventDefault();
           navigate("studio");

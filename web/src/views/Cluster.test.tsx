@@ -1,4 +1,4 @@
-import { render, screen, within } from "@testing-library/react";
+import { act, render, screen, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import type { ClusterState } from "../api/types";
@@ -56,7 +56,7 @@ describe("Cluster", () => {
     expect(useCluster.getState().health).toBe("degraded");
 
     used = 12;
-    await vi.advanceTimersByTimeAsync(CLUSTER_REFRESH_MS);
+    await act(() => vi.advanceTimersByTimeAsync(CLUSTER_REFRESH_MS));
     expect(await within(node).findByRole("meter", { name: "GPU 0 memory" })).toHaveAttribute("aria-valuetext", "12.0 GB / 24.0 GB");
   });
 

@@ -23,8 +23,7 @@ export function matchesLora(lora: Lora, query: string, tag: string | null): bool
   const q = query.trim().toLowerCase();
   if (!q) return true;
   return [lora.name, lora.title, lora.description, lora.base_model, ...lora.tags, ...lora.trigger_words]
-    .filter(Boolean)
-    .some((field) => field.toLowerCase().includes(q));
+    .some((field) => Boolean(field) && field!.toLowerCase().includes(q));
 }
 
 function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {

@@ -219,7 +219,7 @@ export function Models() {
       )}
       <section aria-labelledby="hub-title">
         <h2 id="hub-title">Hugging Face Hub</h2>
-        <form className="toolbar" onSubmit={search} role="search">
+        <form className="toolbar nowrap" onSubmit={search} role="search">
           <div className="search grow">
             <Icon name="search" />
             <label htmlFor={searchId} className="visually-hidden">

@@ -213,21 +213,21 @@ export function Studio() {
               onChange={(e) => update({ negative_prompt: e.target.value })}
             />
           </div>
+          <div className="field">
+            <label htmlFor={ids.model}>Model</label>
+            <select id={ids.model} value={form.model ?? ""} onChange={(e) => update({ model: e.target.value || null })}>
+              <option value="">Default{config ? ` (${config.default_model})` : ""}</option>
+              {models
+                .filter((m) => m.id !== config?.default_model || form.model === m.id)
+                .map((m) => (
+                  <option key={m.id} value={m.id}>
+                    {m.id}
+                  </option>
+                ))}
+              {form.model && !models.some((m) => m.id === form.model) && <option value={form.model}>{form.model}</option>}
+            </select>
+          </div>
           <div className="grid2">
-            <div className="field">
-              <label htmlFor={ids.model}>Model</label>
-              <select id={ids.model} value={form.model ?? ""} onChange={(e) => update({ model: e.target.value || null })}>
-                <option value="">Default{config ? ` (${config.default_model})` : ""}</option>
-                {models
-                  .filter((m) => m.id !== config?.default_model || form.model === m.id)
-                  .map((m) => (
-                    <option key={m.id} value={m.id}>
-                      {m.id}
-                    </option>
-                  ))}
-                {form.model && !models.some((m) => m.id === form.model) && <option value={form.model}>{form.model}</option>}
-              </select>
-            </div>
             <div className="field">
               <label htmlFor={ids.sampler}>Sampler</label>
               <select id={ids.sampler} value={form.sampler} onChange={(e) => update({ sampler: e.target.value })}>
@@ -238,6 +238,17 @@ export function Studio() {
                   </option>
                 ))}
               </select>
+            </div>
+            <div className="field">
+              <label htmlFor={ids.batch}>Batch size</label>
+              <input
+                id={ids.batch}
+                type="number"
+                min={1}
+                max={maxBatch}
+                value={form.batch_size}
+                onChange={(e) => update({ batch_size: Math.min(maxBatch, Math.max(1, Math.floor(Number(e.target.value)) || 1)) })}
+              />
             </div>
           </div>
           <NumberSlider label="Steps" min={1} max={maxSteps} step={1} value={form.steps} onChange={(steps) => update({ steps })} />
@@ -289,31 +300,18 @@ export function Studio() {
               </button>
             </div>
           </div>
-          <div className="grid2">
-            <div className="field">
-              <label htmlFor={ids.batch}>Batch size</label>
-              <input
-                id={ids.batch}
-                type="number"
-                min={1}
-                max={maxBatch}
-                value={form.batch_size}
-                onChange={(e) => update({ batch_size: Math.min(maxBatch, Math.max(1, Math.floor(Number(e.target.value)) || 1)) })}
-              />
-            </div>
-            <div className="field">
-              <label htmlFor={ids.priority}>
-                Priority <span className="hint">higher runs first</span>
-              </label>
-              <input
-                id={ids.priority}
-                type="number"
-                min={-1000}
-                max={1000}
-                value={form.priority}
-                onChange={(e) => update({ priority: Math.min(1000, Math.max(-1000, Math.floor(Number(e.target.value)) || 0)) })}
-              />
-            </div>
+          <div className="field">
+            <label htmlFor={ids.priority}>
+              Priority <span className="hint">higher runs first</span>
+            </label>
+            <input
+              id={ids.priority}
+              type="number"
+              min={-1000}
+              max={1000}
+              value={form.priority}
+              onChange={(e) => update({ priority: Math.min(1000, Math.max(-1000, Math.floor(Number(e.target.value)) || 0)) })}
+            />
           </div>
           <LoraMixer />
         </div>
