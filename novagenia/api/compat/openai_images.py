@@ -122,6 +122,7 @@ class ImageGenerationRequest(BaseModel):
     size: str | None = Field(None, description="`WIDTHxHEIGHT` or `auto`.")
     response_format: Literal["url", "b64_json"] | None = None
     user: str | None = Field(None, max_length=128)
+    stream: Literal[False] = Field(False, description="Streaming partial images is not supported.")
     negative_prompt: str = Field("", max_length=4000, description="NovaGenIA extension.")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="NovaGenIA extension.")
     steps: int | None = Field(None, ge=1, le=150, description="NovaGenIA extension.")

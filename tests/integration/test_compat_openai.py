@@ -1,0 +1,179 @@
+"""The OpenAI images API, driven by the official `openai` client against the real app."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import httpx
+import numpy as np
+import openai
+import pytest
+from PIL import Image
+
+from tests.served import TINY, served_app
+
+pytestmark = pytest.mark.serve
+
+KEY = "sk-novagenia-test"
+FAST = {"steps": 2}  # a NovaGenIA extension field, sent through `extra_body`
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with served_app(tmp_path_factory.mktemp("data"), api_keys=[KEY], default_model=TINY) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def client(app) -> openai.OpenAI:
+    return openai.OpenAI(base_url=app.base_url + "/v1", api_key=KEY, max_retries=0)
+
+
+def decode(b64_json: str) -> Image.Image:
+    image = Image.open(io.BytesIO(base64.b64decode(b64_json)))
+    image.load()
+    return image
+
+
+def test_b64_json_images_have_the_size_and_seeds_asked_for(client):
+    response = client.images.generate(
+        model=TINY,
+        prompt="a red circle",
+        n=2,
+        size="64x96",
+        response_format="b64_json",
+        extra_body={**FAST, "seed": 5, "negative_prompt": "blurry"},
+    )
+    assert len(response.data) == 2 and response.created > 0
+    images = [decode(item.b64_json) for item in response.data]
+    assert [image.size for image in images] == [(64, 96), (64, 96)]
+    parameters = [image.info["parameters"] for image in images]
+    assert "Seed: 5, Size: 64x96" in parameters[0] and "Seed: 6, Size: 64x96" in parameters[1]
+    assert parameters[0].splitlines()[:2] == ["a red circle", "Negative prompt: blurry"]
+    assert response.data[0].revised_prompt == "a red circle" and response.data[0].url is None
+    again = client.images.generate(
+        model=TINY,
+        prompt="a red circle",
+        size="64x96",
+        response_format="b64_json",
+        extra_body={**FAST, "seed": 6, "negative_prompt": "blurry"},
+    )
+    assert np.array_equal(np.asarray(decode(again.data[0].b64_json)), np.asarray(images[1]))
+
+
+def test_url_images_are_absolute_links_to_the_pngs(app, client):
+    response = client.images.generate(
+        model=TINY, prompt="a blue square", size="128x64", response_format="url", extra_body=FAST
+    )
+    [item] = response.data
+    assert item.b64_json is None
+    assert item.url.startswith(app.base_url + "/api/v1/images/openai-")
+    fetched = httpx.get(item.url, timeout=30)
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(fetched.content)).size == (128, 64)
+
+
+def test_openai_model_names_use_the_default_model_and_options_are_ignored(client):
+    response = client.images.generate(
+        model="dall-e-3",
+        prompt="a star",
+        size="64x64",
+        quality="hd",
+        style="vivid",
+        user="alice",
+        extra_body=FAST,
+    )
+    [item] = response.data
+    assert item.url  # OpenAI's default format is url
+    image = decode(
+        client.images.generate(model="gpt-image-1", prompt="a star", size="64x64", extra_body=FAST)
+        .data[0]
+        .b64_json
+    )  # gpt-image-* models answer in base64 by default
+    assert f"Model: {TINY}" in image.info["parameters"]
+
+
+def test_size_auto_is_the_models_native_size(client):
+    response = client.images.generate(
+        model=TINY, prompt="x", size="auto", response_format="b64_json", extra_body=FAST
+    )
+    assert decode(response.data[0].b64_json).size == (128, 128)
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"size": "100x100"}, "size"),
+        ({"size": "64x4096"}, "size"),
+        ({"size": "big"}, "size"),
+        ({"n": 9}, "n"),
+        ({"n": 0}, "n"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"response_format": "gif"}, "response_format"),
+        ({"extra_body": {"seed": -1}}, "seed"),
+        ({"extra_body": {"sampler": "magic"}}, "sampler"),
+    ],
+)
+def test_invalid_parameters_get_400_in_openai_shape(client, change, param):
+    arguments = {"model": TINY, "prompt": "x", "size": "64x64", **change}
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.images.generate(**arguments)
+    error = raised.value.body
+    assert raised.value.status_code == 400
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert error["message"]
+
+
+def test_malformed_body_and_streaming_are_refused(app):
+    headers = {"Authorization": f"Bearer {KEY}", "content-type": "application/json"}
+    broken = httpx.post(
+        app.base_url + "/v1/images/generations", content=b"{nope", headers=headers, timeout=30
+    )
+    assert broken.status_code == 400 and set(broken.json()["error"]) == {
+        "message",
+        "type",
+        "param",
+        "code",
+    }
+    stream = httpx.post(
+        app.base_url + "/v1/images/generations",
+        json={"prompt": "x", "stream": True},
+        headers=headers,
+        timeout=30,
+    )
+    assert stream.status_code == 400 and stream.json()["error"]["param"] == "stream"
+
+
+def test_wrong_or_missing_key_gets_401_in_openai_shape(app):
+    wrong = openai.OpenAI(base_url=app.base_url + "/v1", api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as raised:
+        wrong.images.generate(prompt="x", size="64x64", extra_body=FAST)
+    assert raised.value.body["code"] == "invalid_api_key"
+    missing = httpx.post(app.base_url + "/v1/images/generations", json={"prompt": "x"}, timeout=30)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "invalid_api_key"
+    assert wrong.models.list().data  # reads stay open unless auth_reads is set
+
+
+def test_models_list_and_retrieve(client):
+    models = client.models.list().data
+    tiny = next(model for model in models if model.id == TINY)
+    assert tiny.object == "model" and tiny.owned_by == "novagenia"
+    assert client.models.retrieve(TINY).id == TINY
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.models.retrieve("dall-e-3")
+    assert raised.value.body["type"] == "invalid_request_error"
+
+
+def test_unsupported_openai_routes_get_404_in_openai_shape(client):
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.images.edit(image=io.BytesIO(b"x"), prompt="x")
+    assert "not supported" in raised.value.body["message"]
+
+
+def test_native_api_errors_keep_their_own_shape(app):
+    response = app.http.post(
+        "/api/v1/jobs", json={"prompt": ""}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 422 and "prompt" in str(response.json()["detail"])
