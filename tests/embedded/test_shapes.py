@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from novagenia.embedded.shapes import COLOURS, SHAPES, Sample, draw, judge
 def test_vocab_constants():
     assert len(COLOURS) == 8 and SHAPES == ("circle", "square", "triangle")
     assert COLOURS["red"] == (220, 40, 40) and COLOURS["black"] == (20, 20, 20)
-    assert shapes.COLOUR_NAMES == tuple(COLOURS)
+    assert tuple(COLOURS) == shapes.COLOUR_NAMES
     assert shapes.prompt_for("red", "square", "white") == "a red square on a white background"
 
 
@@ -104,6 +105,33 @@ def test_tokenizer_words_are_single_tokens(tokenizer):
 
 def test_tokenizer_pads_and_truncates_to_77(tokenizer):
     assert tokenizer.model_max_length == 77
-    enc = tokenizer(["", "a blue circle " * 40], padding="max_length", truncation=True,
-                    max_length=tokenizer.model_max_length)
+    enc = tokenizer(
+        ["", "a blue circle " * 40],
+        padding="max_length",
+        truncation=True,
+        max_length=tokenizer.model_max_length,
+    )
     assert [len(x) for x in enc.input_ids] == [77, 77]
+
+
+MODEL_DIR = Path(shapes.__file__).resolve().parent / "tiny-shapes"
+
+
+@pytest.mark.skipif(not (MODEL_DIR / "model_index.json").exists(), reason="no trained model")
+def test_committed_pipeline_follows_its_prompt():
+    import torch
+    from diffusers import DiffusionPipeline
+
+    pipe = DiffusionPipeline.from_pretrained(
+        MODEL_DIR, torch_dtype=torch.float32, use_safetensors=True
+    )
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe(
+        "a red square on a white background",
+        num_inference_steps=20,
+        guidance_scale=6.0,
+        generator=torch.Generator().manual_seed(0),
+    ).images[0]
+    assert image.size == (64, 64)
+    background, colour, _shape = judge(image)
+    assert background == "white" and colour == "red"
