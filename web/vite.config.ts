@@ -62,6 +62,6 @@ export default defineConfig({
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
     include: ["src/**/*.test.{ts,tsx}"],
-    css: false,
+    css: { include: [/styles\.css/] },
   },
 });

@@ -273,8 +273,11 @@ export function Loras() {
                   {lora.title || lora.name}
                 </h3>
                 <p className="muted small">
-                  {lora.name} · {lora.base_model || "any base"} · {formatBytes(lora.size_bytes)}
+                  {lora.title && lora.title !== lora.name ? `${lora.name} · ` : ""}
+                  {lora.base_model || "any base"} · {formatBytes(lora.size_bytes)}
+                  {lora.rank ? ` · rank ${lora.rank}` : ""}
                 </p>
+                {lora.description && <p className="small clamp2">{lora.description}</p>}
                 {lora.tags.length > 0 && (
                   <div className="tags">
                     {lora.tags.map((t) => (
