@@ -23,7 +23,7 @@ import json
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
@@ -40,6 +40,7 @@ from novagenia.api.compat.a1111_protocol import (
 )
 from novagenia.api.compat.access import CompatCaller, CompatReader
 from novagenia.api.compat.generation import (
+    FINISHED_EVENTS,
     GenerationTimeout,
     b64,
     build_request,
@@ -52,7 +53,7 @@ from novagenia.api.compat.generation import (
     run_jobs,
 )
 from novagenia.api.deps import AppContext, Context
-from novagenia.api.events import EventHub
+from novagenia.api.events import EventHub, Subscription
 from novagenia.api.routes.jobs import invalid, resolve_request
 from novagenia.engine.generate import image_seed
 from novagenia.engine.samplers import SAMPLERS
@@ -92,7 +93,7 @@ class PreviewTracker:
         data_url = self._latest.get(job_id)
         return data_url.partition(",")[2] if data_url else None
 
-    async def _follow(self, subscription) -> None:
+    async def _follow(self, subscription: Subscription) -> None:
         try:
             while True:
                 event = await subscription.queue.get()
@@ -101,7 +102,7 @@ class PreviewTracker:
                     self._latest[event["job_id"]] = event["image"]
                     if len(self._latest) > MAX_TRACKED_PREVIEWS:
                         self._latest.pop(next(iter(self._latest)))
-                elif event["type"] in ("succeeded", "failed", "cancelled"):
+                elif event["type"] in FINISHED_EVENTS:
                     self._latest.pop(event["job_id"], None)
         finally:
             self._hub.unsubscribe(subscription)
@@ -113,7 +114,6 @@ class A1111State:
 
     previews: PreviewTracker
     checkpoint: str | None = None  # set through POST /options
-    ignored_options: set[str] = field(default_factory=set)
 
 
 def get_state(request: Request, context: Context) -> A1111State:

@@ -23,6 +23,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from novagenia.api.deps import AppContext
+from novagenia.api.events import Subscription
 from novagenia.jobs.board import JobNotFound, JobStateConflict
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus
 
@@ -34,6 +35,9 @@ WAIT_LIMIT_S = 3600.0
 RECHECK_S = 2.0
 """How often a waiting request re-reads its jobs from the board, in case an event was
 missed (e.g. the replica's event loop subscribed just after a job finished)."""
+
+FINISHED_EVENTS = frozenset(s.value for s in JobStatus if s.finished)
+"""Event types after which a job changes no more."""
 
 
 class GenerationTimeout(Exception):
@@ -91,7 +95,9 @@ async def run_jobs(
     return list(await asyncio.gather(*(context.board.get.remote(i) for i in job_ids)))
 
 
-async def _until_finished(context: AppContext, subscription, job_ids: list[str]) -> None:
+async def _until_finished(
+    context: AppContext, subscription: Subscription, job_ids: list[str]
+) -> None:
     pending = set(job_ids)
     while pending:
         try:
@@ -100,11 +106,8 @@ async def _until_finished(context: AppContext, subscription, job_ids: list[str])
             jobs = await asyncio.gather(*(context.board.get.remote(i) for i in pending))
             pending -= {job.id for job in jobs if job.status.finished}
             continue
-        if event["type"] in _FINISHED_EVENTS:
+        if event["type"] in FINISHED_EVENTS:
             pending.discard(event["job_id"])
-
-
-_FINISHED_EVENTS = frozenset(s.value for s in JobStatus if s.finished)
 
 
 async def cancel_jobs(context: AppContext, job_ids: list[str]) -> None:
