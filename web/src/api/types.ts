@@ -118,8 +118,8 @@ export type LoraUpdate = Partial<
 
 export interface HubModel {
   id: string;
-  downloads: number;
-  likes: number;
+  downloads: number | null;
+  likes: number | null;
   tags: string[];
   last_modified: string | null;
   pipeline_class: string | null;
@@ -134,6 +134,7 @@ export interface Download {
   repo_id: string;
   status: DownloadStatus;
   bytes_done: number;
+  /** 0 while unknown. */
   bytes_total: number | null;
   files_done: number;
   files_total: number | null;
@@ -160,11 +161,18 @@ export interface ClusterNode {
   gpus: Gpu[];
 }
 
+export interface Replica {
+  id: string;
+  node_id: string | null;
+  state: string;
+}
+
 export interface Deployment {
   name: string;
   status: string;
   target_replicas: number;
   running_replicas: number;
+  replicas?: Replica[];
 }
 
 export interface ClusterState {

@@ -45,7 +45,8 @@ export function timeAgo(unixSeconds: number, now: number = Date.now() / 1000): s
   return new Date(unixSeconds * 1000).toLocaleDateString();
 }
 
-export function formatCount(n: number): string {
+export function formatCount(n: number | null | undefined): string {
+  if (n === null || n === undefined) return "–";
   if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)}M`;
   if (n >= 1_000) return `${(n / 1_000).toFixed(1)}k`;
   return String(n);

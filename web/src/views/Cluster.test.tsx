@@ -25,7 +25,16 @@ function cluster(used: number): ClusterState {
     ],
     deployments: [
       { name: "Ingress", status: "HEALTHY", target_replicas: 1, running_replicas: 1 },
-      { name: "Diffusion", status: "UPSCALING", target_replicas: 3, running_replicas: 2 },
+      {
+        name: "Diffusion",
+        status: "UPSCALING",
+        target_replicas: 3,
+        running_replicas: 2,
+        replicas: [
+          { id: "r1", node_id: "abcdef0123456789abcdef", state: "RUNNING" },
+          { id: "r2", node_id: "abcdef0123456789abcdef", state: "RUNNING" },
+        ],
+      },
     ],
     queue: { "stabilityai/sd-turbo": 4 },
     dashboard_url: "http://10.0.0.5:8265",
@@ -48,6 +57,7 @@ describe("Cluster", () => {
     render(<Cluster />);
     const node = await screen.findByTestId("node-card");
     expect(node).toHaveTextContent("10.0.0.5");
+    expect(within(node).getByLabelText("Replicas on this node")).toHaveTextContent("Diffusion ×2");
     expect(within(node).getByRole("meter", { name: "GPU 0 memory" })).toHaveAttribute("aria-valuetext", "6.0 GB / 24.0 GB");
     expect(within(node).getByRole("meter", { name: "GPU 0 utilisation" })).toHaveAttribute("aria-valuetext", "87 %");
     expect(screen.getByRole("row", { name: /Diffusion upscaling 2 \/ 3/ })).toBeInTheDocument();

@@ -1,6 +1,6 @@
 import { useEffect } from "react";
 
-import type { ClusterNode, Gpu } from "../api/types";
+import type { ClusterNode, Deployment, Gpu } from "../api/types";
 import { Icon } from "../components/Icon";
 import { formatBytes, percent } from "../lib/format";
 import { useCluster } from "../stores/cluster";
@@ -48,7 +48,10 @@ function GpuBlock({ gpu }: { gpu: Gpu }) {
   );
 }
 
-function NodeCard({ node }: { node: ClusterNode }) {
+function NodeCard({ node, deployments }: { node: ClusterNode; deployments: Deployment[] }) {
+  const here = deployments
+    .map((d) => ({ name: d.name, count: (d.replicas ?? []).filter((r) => r.node_id === node.id).length }))
+    .filter((d) => d.count > 0);
   const cpuTotal = node.resources_total.CPU ?? 0;
   const cpuUsed = node.resources_used.CPU ?? 0;
   const memTotal = node.resources_total.memory ?? 0;
@@ -70,6 +73,15 @@ function NodeCard({ node }: { node: ClusterNode }) {
         <Meter label="CPU (Ray logical)" value={cpuUsed} max={cpuTotal} text={`${cpuUsed} / ${cpuTotal}`} />
         {memTotal > 0 && <Meter label="Memory (Ray)" value={memUsed} max={memTotal} text={`${formatBytes(memUsed)} / ${formatBytes(memTotal)}`} />}
         {gpuTotal > 0 && <Meter label="GPUs (Ray logical)" value={node.resources_used.GPU ?? 0} max={gpuTotal} text={`${node.resources_used.GPU ?? 0} / ${gpuTotal}`} />}
+        {here.length > 0 && (
+          <div className="tags" aria-label="Replicas on this node">
+            {here.map((d) => (
+              <span key={d.name} className="tag">
+                {d.name} ×{d.count}
+              </span>
+            ))}
+          </div>
+        )}
         {node.gpus.length === 0 ? <p className="muted small">No GPU on this node.</p> : node.gpus.map((g) => <GpuBlock key={g.index} gpu={g} />)}
       </div>
     </li>
@@ -130,7 +142,7 @@ export function Cluster() {
             </h2>
             <ul className="card-grid wide" aria-label="Nodes">
               {cluster.nodes.map((n) => (
-                <NodeCard key={n.id} node={n} />
+                <NodeCard key={n.id} node={n} deployments={cluster.deployments} />
               ))}
             </ul>
           </section>
