@@ -7,10 +7,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     """Rejects bodies over `limit` bytes, by Content-Length up front or while streaming.
     `overrides` maps path prefixes (e.g. an upload route) to their own limits."""
@@ -36,27 +32,25 @@ class BodySizeLimit:
             await _reject(send, limit)
             return
         received = 0
-        started = False
+        answered = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, answered
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not answered:
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge()
+                    # Answer now; to the app the client has simply gone away.
+                    answered = True
+                    await _reject(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await _reject(send, limit)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 async def _reject(send: Send, limit: int) -> None:

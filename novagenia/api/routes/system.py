@@ -16,9 +16,11 @@ from novagenia.api.schemas import (
 from novagenia.engine.samplers import SAMPLERS
 
 router = APIRouter(tags=["system"])
+# Liveness stays open even when reads need a key: probes and load balancers carry none.
+health_router = APIRouter(tags=["system"])
 
 
-@router.get("/health", response_model=Health)
+@health_router.get("/health", response_model=Health)
 async def health() -> Health:
     return Health(status="ok", version=__version__)
 
