@@ -153,6 +153,8 @@ async def txt2img(
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {failed[0].error}"
         )
+    for job in failed:
+        logger.warning("txt2img: job %s failed (%s); answering without it", job.id, job.error)
     return _txt2img_response(body, requests[0], jobs, pngs)
 
 
