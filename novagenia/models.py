@@ -70,9 +70,8 @@ class ModelRegistry:
             ):
                 model_dir = index.parent
                 model_id = model_dir.relative_to(self.models_dir).as_posix()
-                if not any(
-                    part.startswith(".") for part in model_dir.relative_to(self.models_dir).parts
-                ):
+                parts = model_dir.relative_to(self.models_dir).parts
+                if parts[0] != EMBEDDED_NAMESPACE and not any(p.startswith(".") for p in parts):
                     found[model_id] = _describe(model_id, model_dir, "local")
             for checkpoint in sorted(self.models_dir.glob("*" + SINGLE_FILE_SUFFIX)) + sorted(
                 self.models_dir.glob("*/*" + SINGLE_FILE_SUFFIX)
@@ -88,14 +87,7 @@ class ModelRegistry:
             model_id = f"{EMBEDDED_NAMESPACE}/{index.parent.name}"
             found[model_id] = _describe(model_id, index.parent, "embedded")
         if TINY_RANDOM not in found:
-            # Buildable on demand, so always offered.
-            found[TINY_RANDOM] = ModelInfo(
-                TINY_RANDOM,
-                self._local_dir(TINY_RANDOM),
-                "embedded",
-                "StableDiffusionPipeline",
-                128,
-            )
+            found[TINY_RANDOM] = self.get(TINY_RANDOM)
         return sorted(found.values(), key=lambda m: m.id)
 
     def get(self, model_id: str) -> ModelInfo:
@@ -104,13 +96,14 @@ class ModelRegistry:
         if packaged is not None:
             return _describe(model_id, packaged, "embedded")
         local = self._local_dir(model_id)
+        if model_id == TINY_RANDOM:
+            # Buildable on demand (into the models dir), so always offered.
+            return ModelInfo(TINY_RANDOM, local, "embedded", "StableDiffusionPipeline", 128)
         if (local / "model_index.json").is_file():
             return _describe(model_id, local, "local")
         checkpoint = local.with_name(local.name + SINGLE_FILE_SUFFIX)
         if checkpoint.is_file():
             return _describe_checkpoint(model_id, checkpoint)
-        if model_id == TINY_RANDOM:
-            return ModelInfo(TINY_RANDOM, local, "embedded", "StableDiffusionPipeline", 128)
         raise ModelNotFound(model_id)
 
     def materialize(self, model_id: str) -> Path:

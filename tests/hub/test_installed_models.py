@@ -81,6 +81,10 @@ def test_delete_removes_local_models_only(models_dir):
     with pytest.raises(ModelNotFound):
         registry.get("acme/xl")
     assert not any(models_dir.glob(".trash-*"))
+    built = models_dir / TINY_RANDOM  # where the embedded random model is built on demand
+    built.mkdir(parents=True)
+    (built / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
+    assert {m.id: m.source for m in registry.list()}[TINY_RANDOM] == "embedded"
     with pytest.raises(ModelNotDeletable):
         registry.delete(TINY_RANDOM)
     with pytest.raises(ModelNotFound):
