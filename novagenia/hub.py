@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -525,13 +526,19 @@ class HubDownloads:
         self._downloads: dict[str, Download] = {}
         self._transfers: dict[str, _Transfer] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._starting: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def start(self, request: DownloadRequest) -> Download:
-        """A new download, or the one already under way for this repo."""
-        for download in self._downloads.values():
-            if download.repo_id == request.repo_id and download.status in ACTIVE:
-                return download
-        plan = await asyncio.to_thread(plan_download, self.settings, request, self.models_dir)
+        """A new download, or the one already under way for this repo (two ingress
+        replicas may POST the same repo at once: one plans, the other waits)."""
+        async with self._starting[request.repo_id]:
+            for download in self._downloads.values():
+                if download.repo_id == request.repo_id and download.status in ACTIVE:
+                    return download.model_copy()
+            plan = await asyncio.to_thread(plan_download, self.settings, request, self.models_dir)
+            return self._launch(request, plan)
+
+    def _launch(self, request: DownloadRequest, plan: DownloadPlan) -> Download:
         download = Download(
             id=uuid.uuid4().hex,
             repo_id=request.repo_id,
@@ -569,9 +576,6 @@ class HubDownloads:
             raise HubConflict(f"download {download_id} is already {download.status.value}")
         self._transfers[download_id].cancel.set()
         return download
-
-    def active_repos(self) -> set[str]:
-        return {d.repo_id for d in self._downloads.values() if d.status in ACTIVE}
 
     async def _run(self, plan: DownloadPlan, transfer: _Transfer) -> None:
         download = transfer.download
@@ -637,9 +641,6 @@ class HubDownloader:
 
     async def cancel(self, download_id: str) -> Download:
         return self.downloads.cancel(download_id)
-
-    async def active_repos(self) -> set[str]:
-        return self.downloads.active_repos()
 
 
 def get_downloader(args: AppArgs) -> ray.actor.ActorHandle:

@@ -34,7 +34,22 @@ async def answer(call: Awaitable[T]) -> T:
         raise HTTPException(type(cause).status_code, str(cause.args[0])) from None
 
 
-@router.get("/search", response_model=HubSearch)
+def error_responses(*codes: int) -> dict[int | str, dict[str, str]]:
+    return {code: {"description": HUB_ERRORS[code]} for code in codes}
+
+
+HUB_ERRORS = {
+    401: "Gated repo and no HF_TOKEN on the server (or a missing API key).",
+    403: "Gated repo this token may not access.",
+    404: "No such repo, revision or download.",
+    409: "Already installed, or the download already finished.",
+    422: "Not a text-to-image diffusers pipeline, or pickled weights only.",
+    503: "The Hub is unreachable or the server runs with HF_HUB_OFFLINE=1.",
+    507: "Not enough free space in the models dir.",
+}
+
+
+@router.get("/search", response_model=HubSearch, responses=error_responses(503))
 async def search(
     context: Context,
     q: Annotated[str, Query(max_length=200, description="Text to look for in repo ids.")] = "",
@@ -47,7 +62,12 @@ async def search(
     return await answer(asyncio.to_thread(search_models, settings, q, limit, sort))
 
 
-@router.post("/downloads", status_code=status.HTTP_202_ACCEPTED, response_model=Download)
+@router.post(
+    "/downloads",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Download,
+    responses=error_responses(401, 403, 404, 409, 422, 503, 507),
+)
 async def start_download(body: DownloadRequest, context: Context, caller: Caller) -> Download:
     """Checks the repo first (404 unknown, 401/403 gated, 422 not a text-to-image pipeline
     or pickled weights only, 409 installed, 507 no room), then downloads in the
@@ -61,12 +81,14 @@ async def list_downloads(context: Context) -> DownloadList:
     return DownloadList(downloads=await context.downloader.list.remote())
 
 
-@router.get("/downloads/{download_id}", response_model=Download)
+@router.get("/downloads/{download_id}", response_model=Download, responses=error_responses(404))
 async def get_download(download_id: str, context: Context) -> Download:
     return await answer(context.downloader.get.remote(download_id))
 
 
-@router.delete("/downloads/{download_id}", response_model=Download)
+@router.delete(
+    "/downloads/{download_id}", response_model=Download, responses=error_responses(404, 409)
+)
 async def cancel_download(download_id: str, context: Context, caller: Caller) -> Download:
     """Stops at the next chunk; files already complete stay for a later resume."""
     return await answer(context.downloader.cancel.remote(download_id))

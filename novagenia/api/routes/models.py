@@ -39,6 +39,11 @@ async def list_models(context: Context) -> ModelList:
     "/models/{model_id:path}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
+    responses={
+        403: {"description": "An embedded model."},
+        404: {"description": "No installed model with this id."},
+        409: {"description": "The default model, or jobs for it are queued or running."},
+    },
 )
 async def delete_model(model_id: str, context: Context, caller: Caller) -> Response:
     """Removes an installed model: 409 while a job for it is queued or running, 403 for
