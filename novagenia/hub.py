@@ -345,11 +345,17 @@ def plan_download(
             endpoint=settings.endpoint,
             token=settings.token,
         )
-    index = json.loads(Path(index_path).read_text())
-    pipeline_class = index.get("_class_name")
-    if pipeline_class not in TEXT_TO_IMAGE_PIPELINES:
-        raise HubRefused(f"{repo} is a {pipeline_class}, not a text-to-image pipeline served here")
-    files = select_files(sizes, index, request.variant)
+    try:
+        index = json.loads(Path(index_path).read_text())
+        pipeline_class = index.get("_class_name")
+        if pipeline_class not in TEXT_TO_IMAGE_PIPELINES:
+            raise HubRefused(
+                f"{repo} is a {pipeline_class}, not a text-to-image pipeline served here"
+            )
+        files = select_files(sizes, index, request.variant)
+    except (HubRefused, ValueError):
+        shutil.rmtree(staging, ignore_errors=True)  # nothing of a refused repo stays
+        raise
     plan = DownloadPlan(repo, str(info.sha), files)
     _check_disk(plan, staging, models_dir)
     return plan

@@ -4,9 +4,11 @@ search, planning and refusals, downloads with progress, resume, cancel, install.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 from pathlib import Path
 
+import httpx2
 import pytest
 from huggingface_hub import constants
 
@@ -22,6 +24,7 @@ from novagenia.hub import (
     HubRefused,
     HubRepoNotFound,
     HubSettings,
+    failure_message,
     partial_dir,
     plan_download,
     search_models,
@@ -119,6 +122,7 @@ def test_pickled_only_unknown_and_gated_repos_are_refused(hub, tmp_path):
     with pytest.raises(HubRefused, match=r"only \.bin weights .*: refused"):
         plan_download(settings(hub), DownloadRequest(repo_id="acme/pickles"), tmp_path)
     assert not any(r.path.endswith(".bin") for r in hub.log)
+    assert not partial_dir(tmp_path, "acme/pickles").exists()
     with pytest.raises(HubRepoNotFound):
         plan_download(settings(hub), DownloadRequest(repo_id="acme/nothing"), tmp_path)
     with pytest.raises(HubAuthRequired, match="gated"):
@@ -204,3 +208,8 @@ def test_fp16_variant_prefers_variant_weights(hub, tiny_dirs, tmp_path):
 
 async def _ignore(_: dict) -> None:
     return None
+
+
+def test_failures_read_as_what_to_do():
+    assert "disk is full" in failure_message(OSError(errno.ENOSPC, "No space left on device"))
+    assert "POST again" in failure_message(httpx2.ReadTimeout("slow"))
