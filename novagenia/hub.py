@@ -23,7 +23,8 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -227,7 +228,7 @@ def search_models(settings: HubSettings, query: str, limit: int, sort: HubSort) 
     """Text-to-image diffusers repos matching `query` (blocking: run it in a thread)."""
     if constants.is_offline_mode():
         return HubSearch(models=[], offline=True)
-    with _hub_errors(query):
+    with hub_errors("the search"):
         found = settings.api().list_models(
             search=query or None,
             filter="diffusers",
@@ -254,43 +255,36 @@ def _hub_model(info: Any) -> HubModel:
     )
 
 
-class _hub_errors:
+@contextmanager
+def hub_errors(repo: str, has_token: bool = False) -> Iterator[None]:
     """Turns huggingface_hub's exceptions into `HubError`s with a message for people."""
-
-    def __init__(self, repo_id: str, has_token: bool = False) -> None:
-        self.repo_id = repo_id
-        self.has_token = has_token
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> None:
-        if exc is None or isinstance(exc, HubError):
-            return
-        repo = self.repo_id
-        if isinstance(exc, OfflineModeIsEnabled):
-            raise HubUnavailable("the Hub is off (HF_HUB_OFFLINE=1): no downloads") from exc
-        if isinstance(exc, GatedRepoError):
-            if self.has_token:
-                raise HubForbidden(
-                    f"{repo} is gated and this token has no access: accept its license on the Hub"
-                ) from exc
-            raise HubAuthRequired(
-                f"{repo} is gated: accept its license on the Hub and set HF_TOKEN on the server"
+    try:
+        yield
+    except HubError:
+        raise
+    except OfflineModeIsEnabled as exc:
+        raise HubUnavailable("the Hub is off (HF_HUB_OFFLINE=1): no downloads") from exc
+    except GatedRepoError as exc:
+        if has_token:
+            raise HubForbidden(
+                f"{repo} is gated and this token has no access: accept its license on the Hub"
             ) from exc
-        if isinstance(exc, RevisionNotFoundError):
-            raise HubRepoNotFound(f"{repo} has no such revision") from exc
-        if isinstance(exc, RepositoryNotFoundError):
-            raise HubRepoNotFound(
-                f"no Hub repo {repo} (or it is private and HF_TOKEN has no access)"
-            ) from exc
-        if isinstance(exc, HfHubHTTPError):
-            status = exc.response.status_code if exc.response is not None else "?"
-            if status == 403:
-                raise HubForbidden(f"the Hub refused access to {repo}") from exc
-            raise HubUnavailable(f"the Hub answered {status} for {repo}") from exc
-        if isinstance(exc, httpx2.HTTPError):
-            raise HubUnavailable(f"the Hub cannot be reached ({type(exc).__name__})") from exc
+        raise HubAuthRequired(
+            f"{repo} is gated: accept its license on the Hub and set HF_TOKEN on the server"
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise HubRepoNotFound(f"{repo} has no such revision") from exc
+    except RepositoryNotFoundError as exc:
+        raise HubRepoNotFound(
+            f"no Hub repo {repo} (or it is private and HF_TOKEN has no access)"
+        ) from exc
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else "?"
+        if status == 403:
+            raise HubForbidden(f"the Hub refused access to {repo}") from exc
+        raise HubUnavailable(f"the Hub answered {status} for {repo}") from exc
+    except httpx2.HTTPError as exc:
+        raise HubUnavailable(f"the Hub cannot be reached ({type(exc).__name__})") from exc
 
 
 # --------------------------------------------------------------------- downloads
@@ -331,7 +325,7 @@ def plan_download(
     if constants.is_offline_mode():
         raise HubUnavailable("the Hub is off (HF_HUB_OFFLINE=1): no downloads")
     staging = partial_dir(models_dir, repo)
-    with _hub_errors(repo, settings.has_token):
+    with hub_errors(repo, settings.has_token):
         info = settings.api().model_info(repo, revision=request.revision, files_metadata=True)
         sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
         if "model_index.json" not in sizes:
@@ -485,7 +479,7 @@ def fetch_files(
     for name in sorted(plan.files, key=lambda n: (n in done, plan.files[n])):
         if transfer.cancel.is_set():
             raise DownloadCancelled()
-        with _hub_errors(plan.repo_id, settings.has_token):
+        with hub_errors(plan.repo_id, settings.has_token):
             hf_hub_download(
                 plan.repo_id,
                 name,
@@ -509,6 +503,8 @@ def install(staging: Path, target: Path) -> None:
 
 
 def failure_message(exc: BaseException) -> str:
+    if isinstance(exc, HubUnavailable):
+        return f"{exc}; POST the download again to resume"
     if isinstance(exc, HubError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
