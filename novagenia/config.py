@@ -79,6 +79,21 @@ class AppArgs(BaseModel):
     max_queue_length: int = Field(
         1000, ge=1, description="Queued jobs beyond which submit gets 503."
     )
+    lora_dir: Path | None = Field(
+        None,
+        description="The LoRA library: `<name>.safetensors` files with an optional "
+        "`<name>.json` (metadata) and `<name>.png` (preview). Defaults to <data_dir>/loras; "
+        "use shared storage when replicas span nodes.",
+    )
+    max_lora_upload_mb: float = Field(
+        1024, gt=0, description="Largest LoRA file accepted by `POST /loras` (MB)."
+    )
+    max_loras_per_model: int = Field(
+        8,
+        ge=1,
+        description="LoRA adapters a replica keeps loaded per pipeline (LRU), so repeated "
+        "LoRA sets switch without reading files.",
+    )
     preview_every_steps: int = Field(
         5, ge=0, description="Send a live preview every N steps (0 = never)."
     )
@@ -124,6 +139,10 @@ class AppArgs(BaseModel):
         return self.data_dir / "models"
 
     @property
+    def loras_dir(self) -> Path:
+        return self.lora_dir or self.data_dir / "loras"
+
+    @property
     def db_path(self) -> Path:
         return self.data_dir / "jobs.sqlite3"
 
@@ -145,5 +164,9 @@ class AppArgs(BaseModel):
     def absolute(self) -> AppArgs:
         """Paths made absolute where the app is built: replicas may run in other cwds."""
         return self.model_copy(
-            update={"data_dir": self.data_dir.resolve(), "web_dist": self.web_dist.resolve()}
+            update={
+                "data_dir": self.data_dir.resolve(),
+                "web_dist": self.web_dist.resolve(),
+                "lora_dir": self.lora_dir.resolve() if self.lora_dir else None,
+            }
         )

@@ -11,6 +11,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from novagenia.api.events import EventHub
 from novagenia.config import AppArgs
+from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 
@@ -25,6 +26,7 @@ class AppContext:
     store: OutputStore
     hub: EventHub
     downloader: Any  # the Model Hub's HubDownloader actor handle
+    loras: LoraLibrary
 
 
 def get_context(request: Request) -> AppContext:

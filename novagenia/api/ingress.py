@@ -17,10 +17,11 @@ from novagenia import __version__
 from novagenia.api.deps import AppContext
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.events import EventHub
-from novagenia.api.routes import cluster, events, hub, images, jobs, models, system
+from novagenia.api.routes import cluster, events, hub, images, jobs, loras, models, system
 from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
+from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 
@@ -45,7 +46,7 @@ def create_api(context: AppContext) -> FastAPI:
             allow_headers=["*"],
         )
     api = APIRouter(prefix=API_PREFIX)
-    for module in (jobs, events, images, system, models, hub, cluster):
+    for module in (jobs, events, images, system, models, hub, cluster, loras):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
@@ -95,6 +96,7 @@ class Ingress:
             store=OutputStore(self.args.resolved_output_uri),
             hub=EventHub(board),
             downloader=get_downloader(self.args),
+            loras=LoraLibrary(self.args.loras_dir),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -17,6 +17,7 @@ import torch
 from ray import serve
 
 from novagenia.config import AppArgs
+from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.engine.device import DevicePlan
 from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
 from novagenia.engine.infotext import infotext, png_with_parameters
@@ -24,6 +25,7 @@ from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
 from novagenia.engine.previews import as_data_url, latent_preview
 from novagenia.jobs.actor import get_board
 from novagenia.jobs.schemas import ImageInfo, Job
+from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.monitoring import record_generation
 from novagenia.outputs import OutputStore
@@ -89,6 +91,7 @@ class Diffusion:
         self.store = OutputStore(self.args.resolved_output_uri)
         self.board = get_board(self.args)
         self.worker = serve.get_replica_context().replica_id.unique_id
+        self.loras = LoraAdapters(LoraLibrary(self.args.loras_dir), self.args.max_loras_per_model)
 
         async def load_model(model_id: str) -> LoadedPipeline:
             # A plain function: Serve keeps its LRU state on the decorated object, which
@@ -126,7 +129,11 @@ class Diffusion:
             return 0
         pipeline = loaded.acquire()
         try:
+            # the jobs of one batch share their LoRA set (see jobs.board.batch_signature)
+            await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
             await self._run(loaded, pipeline, jobs)
+        except LoraError as exc:
+            await self._fail_all(jobs, exc)
         finally:
             loaded.release()
         return len(jobs)
@@ -257,6 +264,8 @@ class Diffusion:
         if isinstance(exc, torch.OutOfMemoryError):
             message = "out of GPU memory: try a smaller size or batch"
             torch.cuda.empty_cache()
+        elif isinstance(exc, LoraError):
+            message = str(exc)
         else:
             message = f"generation failed ({type(exc).__name__})"
         for job in jobs:

@@ -12,6 +12,7 @@ from novagenia.api.deps import Caller, Context
 from novagenia.api.schemas import JobPage, QueueSummary
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus, PriorityChange
+from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
 
@@ -26,9 +27,12 @@ def invalid(field: str, message: str) -> HTTPException:
     )
 
 
-def resolve_request(request: GenerationRequest, registry: ModelRegistry) -> GenerationRequest:
+def resolve_request(
+    request: GenerationRequest, registry: ModelRegistry, library: LoraLibrary
+) -> GenerationRequest:
     """Fills what the client left to the server (model, size, seed) and checks what only
-    the server knows (installed models, samplers), so a job never fails later for it."""
+    the server knows (installed models, samplers, LoRAs in the library), so a job never
+    fails later for it. `<lora:name:weight>` tags move from the prompt into `loras`."""
     model_id = request.model or registry.default_model
     try:
         model = registry.get(model_id)
@@ -38,8 +42,14 @@ def resolve_request(request: GenerationRequest, registry: ModelRegistry) -> Gene
         get_sampler(request.sampler)
     except ValueError as exc:
         raise invalid("sampler", str(exc)) from None
+    try:
+        prompt, loras = resolve_lora_set(request.prompt, request.loras, library)
+    except LoraSetError as exc:
+        raise invalid(exc.field, str(exc)) from None
     return request.model_copy(
         update={
+            "prompt": prompt,
+            "loras": loras,
             "model": model.id,
             "width": request.width or model.native_size,
             "height": request.height or model.native_size,
@@ -50,7 +60,7 @@ def resolve_request(request: GenerationRequest, registry: ModelRegistry) -> Gene
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
 async def submit_job(body: GenerationRequest, context: Context, caller: Caller) -> Job:
-    request = resolve_request(body, context.registry)
+    request = resolve_request(body, context.registry, context.loras)
     return await context.board.submit.remote(uuid.uuid4().hex, request, body.user or caller)
 
 
