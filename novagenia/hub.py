@@ -659,6 +659,9 @@ def get_downloader(args: AppArgs) -> ray.actor.ActorHandle:
             max_concurrency=1000,
             num_cpus=0,
             resources={"node:__internal_head__": 0.001},
+            # Plain HTTP transfers (not Xet), whose byte loop reports progress,
+            # stops on cancel and resumes with Range requests.
+            runtime_env={"env_vars": {"HF_HUB_DISABLE_XET": "1"}},
         )
         .remote(args.model_dump(mode="json"))
     )
