@@ -16,15 +16,19 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from novagenia.jobs.schemas import LoraRef
-from novagenia.loras import LoraLibrary, LoraNotFound
+from novagenia.loras import LoraLibrary, LoraNotFound, read_header
 
 logger = logging.getLogger("novagenia.engine")
+
+DENOISERS = {"unet", "transformer"}
+TEXT_ENCODER_KEYS = ("text_encoder.", "text_encoder_2.", "lora_te_", "lora_te1_", "lora_te2_")
 
 
 class LoraError(Exception):
@@ -94,9 +98,14 @@ class LoraAdapters:
             raise LoraError(
                 f"LoRA {name!r} does not fit model {model_id!r}: {_reason(exc)}"
             ) from exc
-        if not any(adapter in names for names in pipeline.get_list_adapters().values()):
+        placed = {part for part, names in pipeline.get_list_adapters().items() if adapter in names}
+        if not placed or (_targets_denoiser(path) and not placed & DENOISERS):
+            # diffusers only warns when a part of the file matches nothing in the model
             _purge(pipeline, adapter)
-            raise LoraError(f"LoRA {name!r} does not fit model {model_id!r}: no layer matched")
+            raise LoraError(
+                f"LoRA {name!r} does not fit model {model_id!r}: its "
+                f"{'UNet/transformer ' if placed else ''}layers match nothing in the model"
+            )
         held[adapter] = name
         logger.info(
             "loaded LoRA %s into %s in %.3f s", name, model_id, time.perf_counter() - started
@@ -136,6 +145,11 @@ def _purge(pipeline: DiffusionPipeline, adapter: str) -> None:
         config = getattr(component, "peft_config", None)
         if isinstance(config, dict):
             config.pop(adapter, None)
+
+
+def _targets_denoiser(path: Path) -> bool:
+    """Whether the file holds weights for more than the text encoders (header only)."""
+    return any(not key.startswith(TEXT_ENCODER_KEYS) for key in read_header(path).tensors)
 
 
 def _reason(exc: Exception) -> str:

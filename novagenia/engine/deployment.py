@@ -131,9 +131,10 @@ class Diffusion:
         try:
             # the jobs of one batch share their LoRA set (see jobs.board.batch_signature)
             await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
-            await self._run(loaded, pipeline, jobs)
-        except LoraError as exc:
+        except Exception as exc:
             await self._fail_all(jobs, exc)
+        else:
+            await self._run(loaded, pipeline, jobs)
         finally:
             loaded.release()
         return len(jobs)

@@ -8,12 +8,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
 from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.jobs.schemas import LoraRef
 from novagenia.loras import LoraLibrary
-from tests.lora_files import write_lora
+from tests.lora_files import lora_layers, write_lora
 
 MODEL = "novagenia/tiny-random"
 
@@ -93,3 +94,18 @@ def test_cache_is_bounded_and_reloads_replaced_files(setup, tmp_path):
     assert not np.array_equal(before, after)
     assert held(setup).count("other") == 1
     assert all(len(names) <= 3 for names in pipeline.get_list_adapters().values())
+
+
+def test_lora_whose_unet_part_matches_nothing_fails(setup, tmp_path):
+    """A file for another family (here its denoiser keys say `transformer.`) whose text
+    encoder part would fit: diffusers only warns, the job must fail instead."""
+    _, adapters = setup
+    layers = lora_layers(seed=21)
+    state = {f"transformer.{k}": v for k, v in layers["unet"].items()}
+    state.update({f"text_encoder.{k}": v for k, v in layers["text_encoder"].items()})
+    save_file(state, str(adapters.library.root / "foreign.safetensors"))
+    base = draw(setup)
+    with pytest.raises(LoraError, match="'foreign' does not fit .*UNet/transformer layers match"):
+        draw(setup, ("foreign", 1.0))
+    assert "foreign" not in held(setup)
+    assert np.array_equal(draw(setup), base)
