@@ -94,6 +94,21 @@ class AppArgs(BaseModel):
         description="LoRA adapters a replica keeps loaded per pipeline (LRU), so repeated "
         "LoRA sets switch without reading files.",
     )
+    max_batch_size: int = Field(
+        4, ge=1, le=64, description="Compatible queued jobs a replica runs as one pipeline call."
+    )
+    batch_wait_s: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="When other jobs are queued, wait this long for compatible ones to fill a batch.",
+    )
+    max_image_size: int = Field(2048, ge=64, le=4096, description="Largest width/height accepted.")
+    max_steps: int = Field(150, ge=1, le=1000, description="Most denoising steps accepted.")
+    max_images_per_job: int = Field(8, ge=1, le=64, description="Largest `batch_size` accepted.")
+    max_request_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest JSON request body (uploads have their own limit)."
+    )
     preview_every_steps: int = Field(
         5, ge=0, description="Send a live preview every N steps (0 = never)."
     )
@@ -101,6 +116,12 @@ class AppArgs(BaseModel):
         60.0, gt=0, description="A running job whose worker is silent this long is requeued."
     )
     max_attempts: int = Field(3, ge=1, description="Runs a job may take before it is failed.")
+    event_log_capacity: int = Field(
+        20_000,
+        ge=100,
+        description="Events the board keeps for replay; older ones are compacted away "
+        "(a client that far behind gets a snapshot of its jobs instead).",
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="When non-empty, state-changing routes need `Authorization: Bearer <key>`. "

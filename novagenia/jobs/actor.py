@@ -46,6 +46,7 @@ class JobBoardActor:
             max_queue_length=self.args.max_queue_length,
             max_attempts=self.args.max_attempts,
             lease_timeout_s=self.args.lease_timeout_s,
+            event_capacity=self.args.event_log_capacity,
         )
         self._pending_tickets: dict[str, set[str]] = defaultdict(set)
         self._claims: dict[str, tuple[str, list[str]]] = {}  # ticket → (worker, job ids)
