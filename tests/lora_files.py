@@ -104,3 +104,18 @@ def write_lora(
             ),
         )
     return path
+
+
+def make_test_loras(root: Path) -> dict[str, Path]:
+    """The set the tests share: two diffusers-format LoRAs (one also for the text
+    encoder), two kohya ones (with and without `ss_*` metadata) and one for another
+    architecture (wider cross-attention)."""
+    return {
+        "style": write_lora(root / "style.safetensors", seed=1),
+        "detail": write_lora(root / "detail.safetensors", seed=2, text_encoder=False),
+        "shapes": write_lora(
+            root / "shapes.safetensors", seed=3, fmt="kohya", metadata=KOHYA_METADATA
+        ),
+        "shapes_bare": write_lora(root / "shapes_bare.safetensors", seed=4, fmt="kohya"),
+        "wide": write_lora(root / "wide.safetensors", seed=5, cross_attention_dim=64),
+    }

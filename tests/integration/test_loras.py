@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from tests.lora_files import KOHYA_METADATA, write_lora
+from tests.lora_files import make_test_loras
 from tests.served import served_app
 
 pytestmark = pytest.mark.serve
@@ -21,15 +21,7 @@ UPLOAD_LIMIT_MB = 0.5
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lora-files")
-    return {
-        "style": write_lora(root / "style.safetensors", seed=11),
-        "detail": write_lora(root / "detail.safetensors", seed=12, text_encoder=False),
-        "shapes": write_lora(
-            root / "shapes.safetensors", seed=13, fmt="kohya", metadata=KOHYA_METADATA
-        ),
-        "wide": write_lora(root / "wide.safetensors", seed=14, cross_attention_dim=64),
-    }
+    return make_test_loras(tmp_path_factory.mktemp("lora-files"))
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.lora_files import KOHYA_METADATA, write_lora
+from tests.lora_files import make_test_loras
 
 
 @pytest.fixture(scope="session")
 def lora_files(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("lora-files")
-    return {
-        "plain": write_lora(root / "plain.safetensors", seed=1),
-        "other": write_lora(root / "other.safetensors", seed=2, text_encoder=False),
-        "kohya": write_lora(
-            root / "kohya.safetensors", seed=3, fmt="kohya", metadata=KOHYA_METADATA
-        ),
-        "kohya_bare": write_lora(root / "kohya_bare.safetensors", seed=4, fmt="kohya"),
-        "wide": write_lora(root / "wide.safetensors", seed=5, cross_attention_dim=64),
-    }
+    return make_test_loras(tmp_path_factory.mktemp("lora-files"))
 
 
 @pytest.fixture(scope="session", autouse=True)

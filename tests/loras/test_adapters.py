@@ -22,7 +22,7 @@ MODEL = "novagenia/tiny-random"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, lora_files):
     root = tmp_path_factory.mktemp("loras")
-    for name in ("plain", "other", "kohya", "wide"):
+    for name in ("style", "detail", "shapes", "wide"):
         shutil.copy(lora_files[name], root / f"{name}.safetensors")
     pipeline = build_tiny_random_pipeline()
     pipeline.set_progress_bar_config(disable=True)
@@ -46,34 +46,34 @@ def held(setup) -> list[str]:
 
 def test_weights_mixing_and_switching_back(setup):
     base = draw(setup)
-    assert np.array_equal(draw(setup, ("plain", 0.0)), base)
-    plain = draw(setup, ("plain", 1.0))
+    assert np.array_equal(draw(setup, ("style", 0.0)), base)
+    plain = draw(setup, ("style", 1.0))
     assert np.abs(plain - base).max() > 20
-    half = draw(setup, ("plain", 0.5))
+    half = draw(setup, ("style", 0.5))
     assert not np.array_equal(half, plain) and not np.array_equal(half, base)
-    other = draw(setup, ("other", 1.0))
-    mixed = draw(setup, ("plain", 1.0), ("other", 1.0))
+    other = draw(setup, ("detail", 1.0))
+    mixed = draw(setup, ("style", 1.0), ("detail", 1.0))
     assert not np.array_equal(mixed, plain) and not np.array_equal(mixed, other)
     assert np.array_equal(draw(setup), base)  # a plain job after LoRA jobs
-    assert np.array_equal(draw(setup, ("plain", 1.0)), plain)  # cached adapter, same pixels
+    assert np.array_equal(draw(setup, ("style", 1.0)), plain)  # cached adapter, same pixels
 
 
 def test_kohya_file_applies(setup):
     base = draw(setup)
-    assert np.abs(draw(setup, ("kohya", 1.0)) - base).max() > 20
+    assert np.abs(draw(setup, ("shapes", 1.0)) - base).max() > 20
     assert np.array_equal(draw(setup), base)
 
 
 def test_lora_for_another_architecture_fails_and_leaves_the_pipeline_clean(setup):
     pipeline, _ = setup
     base = draw(setup)
-    plain = draw(setup, ("plain", 1.0))
+    plain = draw(setup, ("style", 1.0))
     with pytest.raises(LoraError, match="LoRA 'wide' does not fit model 'novagenia/tiny-random'"):
         draw(setup, ("wide", 1.0))
     assert "wide" not in held(setup)
     assert all(len(names) <= 3 for names in pipeline.get_list_adapters().values())
     assert np.array_equal(draw(setup), base)
-    assert np.array_equal(draw(setup, ("plain", 1.0)), plain)
+    assert np.array_equal(draw(setup, ("style", 1.0)), plain)
 
 
 def test_missing_lora_fails_clearly(setup):
@@ -83,16 +83,16 @@ def test_missing_lora_fails_clearly(setup):
 
 def test_cache_is_bounded_and_reloads_replaced_files(setup, tmp_path):
     pipeline, adapters = setup
-    for name in ("plain", "other", "kohya"):
+    for name in ("style", "detail", "shapes"):
         draw(setup, (name, 1.0))
-    draw(setup, ("plain", 1.0))  # most recently used now
-    assert held(setup)[-1] == "plain" and len(held(setup)) == 3
-    before = draw(setup, ("other", 1.0))
+    draw(setup, ("style", 1.0))  # most recently used now
+    assert held(setup)[-1] == "style" and len(held(setup)) == 3
+    before = draw(setup, ("detail", 1.0))
     replaced = write_lora(tmp_path / "new.safetensors", seed=99, text_encoder=False)
-    shutil.copy(replaced, adapters.library.root / "other.safetensors")
-    after = draw(setup, ("other", 1.0))
+    shutil.copy(replaced, adapters.library.root / "detail.safetensors")
+    after = draw(setup, ("detail", 1.0))
     assert not np.array_equal(before, after)
-    assert held(setup).count("other") == 1
+    assert held(setup).count("detail") == 1
     assert all(len(names) <= 3 for names in pipeline.get_list_adapters().values())
 
 

@@ -27,32 +27,32 @@ from novagenia.loras import (
 def library(tmp_path, lora_files) -> LoraLibrary:
     root = tmp_path / "loras"
     root.mkdir()
-    for name in ("plain", "kohya", "kohya_bare"):
+    for name in ("style", "shapes", "shapes_bare"):
         shutil.copy(lora_files[name], root / f"{name}.safetensors")
     return LoraLibrary(root)
 
 
 def test_scan_reads_header_facts(library):
     loras = {lora.name: lora for lora in library.scan()}
-    assert sorted(loras) == ["kohya", "kohya_bare", "plain"]
-    plain, kohya, bare = loras["plain"], loras["kohya"], loras["kohya_bare"]
-    assert (plain.format, plain.rank, plain.alpha) == ("diffusers", 4, 2.0)
-    assert plain.title == "plain" and plain.default_weight == 1.0 and plain.preview_url is None
-    assert plain.size_bytes == (library.root / "plain.safetensors").stat().st_size
-    assert (kohya.format, kohya.rank, kohya.alpha) == ("kohya", 4, 2.0)
-    assert kohya.base_model == "sd1"
-    assert kohya.base_model_name == "v1-5-pruned-emaonly.safetensors"
-    assert kohya.resolution == [512, 512]
-    assert kohya.trigger_words == ["red circle", "blue square", "outline", "star"]
+    assert sorted(loras) == ["shapes", "shapes_bare", "style"]
+    style, shapes, bare = loras["style"], loras["shapes"], loras["shapes_bare"]
+    assert (style.format, style.rank, style.alpha) == ("diffusers", 4, 2.0)
+    assert style.title == "style" and style.default_weight == 1.0 and style.preview_url is None
+    assert style.size_bytes == (library.root / "style.safetensors").stat().st_size
+    assert (shapes.format, shapes.rank, shapes.alpha) == ("kohya", 4, 2.0)
+    assert shapes.base_model == "sd1"
+    assert shapes.base_model_name == "v1-5-pruned-emaonly.safetensors"
+    assert shapes.resolution == [512, 512]
+    assert shapes.trigger_words == ["red circle", "blue square", "outline", "star"]
     # no ss_* metadata: rank from the shapes, alpha from the scalar `.alpha` tensors
     assert (bare.format, bare.rank, bare.alpha, bare.base_model) == ("kohya", 4, 2.0, None)
 
 
 def test_sidecar_overrides_and_keeps_unsent_fields(library):
     library.update(
-        "kohya", LoraUpdate(title="Shapes", tags=["Geometry", "test"], default_weight=0.7)
+        "shapes", LoraUpdate(title="Shapes", tags=["Geometry", "test"], default_weight=0.7)
     )
-    lora = library.update("kohya", LoraUpdate(description="draws shapes"))
+    lora = library.update("shapes", LoraUpdate(description="draws shapes"))
     assert (lora.title, lora.description, lora.tags) == (
         "Shapes",
         "draws shapes",
@@ -60,35 +60,35 @@ def test_sidecar_overrides_and_keeps_unsent_fields(library):
     )
     assert lora.default_weight == 0.7
     assert lora.trigger_words == ["red circle", "blue square", "outline", "star"]  # from header
-    lora = library.update("kohya", LoraUpdate(trigger_words=["shapes style"]))
+    lora = library.update("shapes", LoraUpdate(trigger_words=["shapes style"]))
     assert lora.trigger_words == ["shapes style"]
-    sidecar = json.loads((library.root / "kohya.json").read_text())
+    sidecar = json.loads((library.root / "shapes.json").read_text())
     assert sidecar["title"] == "Shapes" and sidecar["trigger_words"] == ["shapes style"]
 
 
 def test_search_by_text_tag_and_base(library):
-    library.update("plain", LoraUpdate(title="Neon glow", tags=["style"]))
+    library.update("style", LoraUpdate(title="Neon glow", tags=["style"]))
     names = lambda **kw: [lora.name for lora in library.search(**kw)]  # noqa: E731
-    assert names(q="neon") == ["plain"]
-    assert names(q="NEON glow") == ["plain"]
+    assert names(q="neon") == ["style"]
+    assert names(q="NEON glow") == ["style"]
     assert names(q="neon circle") == []
-    assert names(q="circle") == ["kohya"]  # a trigger word from ss_tag_frequency
-    assert names(tag="STYLE") == ["plain"]
-    assert names(base="sd1") == ["kohya"]
-    assert names(base="v1-5") == ["kohya"]
+    assert names(q="circle") == ["shapes"]  # a trigger word from ss_tag_frequency
+    assert names(tag="STYLE") == ["style"]
+    assert names(base="sd1") == ["shapes"]
+    assert names(base="v1-5") == ["shapes"]
     assert names(base="sdxl") == []
-    assert names() == ["kohya", "kohya_bare", "plain"]
+    assert names() == ["shapes", "shapes_bare", "style"]
 
 
 def test_scan_notices_added_changed_and_removed_files(library, lora_files):
-    first = library.get("plain")
-    shutil.copy(lora_files["other"], library.root / "plain.safetensors")
-    os.utime(library.root / "plain.safetensors", ns=(1, 1))
-    changed = library.get("plain")
+    first = library.get("style")
+    shutil.copy(lora_files["detail"], library.root / "style.safetensors")
+    os.utime(library.root / "style.safetensors", ns=(1, 1))
+    changed = library.get("style")
     assert changed.size_bytes != first.size_bytes
-    shutil.copy(lora_files["plain"], library.root / "new.safetensors")
-    (library.root / "kohya.safetensors").unlink()
-    assert [lora.name for lora in library.scan()] == ["kohya_bare", "new", "plain"]
+    shutil.copy(lora_files["style"], library.root / "new.safetensors")
+    (library.root / "shapes.safetensors").unlink()
+    assert [lora.name for lora in library.scan()] == ["new", "shapes_bare", "style"]
     (library.root / "new.png").write_bytes(b"\x89PNG")
     assert library.get("new").preview_url.startswith("/api/v1/loras/new/preview?v=")
 
@@ -97,21 +97,21 @@ def test_scan_skips_what_is_not_a_safetensors_lora(library):
     (library.root / "notes.txt").write_text("hi")
     (library.root / "broken.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     (library.root / "bad name!.safetensors").write_bytes(b"")
-    assert [lora.name for lora in library.rescan()] == ["kohya", "kohya_bare", "plain"]
+    assert [lora.name for lora in library.rescan()] == ["shapes", "shapes_bare", "style"]
     with pytest.raises(LoraNotFound):
         library.get("broken")
 
 
 def test_delete_removes_weights_sidecar_and_preview(library):
-    library.update("plain", LoraUpdate(title="x"))
-    (library.root / "plain.png").write_bytes(b"\x89PNG")
-    library.delete("plain")
+    library.update("style", LoraUpdate(title="x"))
+    (library.root / "style.png").write_bytes(b"\x89PNG")
+    library.delete("style")
     assert sorted(p.name for p in library.root.iterdir()) == [
-        "kohya.safetensors",
-        "kohya_bare.safetensors",
+        "shapes.safetensors",
+        "shapes_bare.safetensors",
     ]
     with pytest.raises(LoraNotFound):
-        library.delete("plain")
+        library.delete("style")
 
 
 def _staged(library: LoraLibrary, data: bytes) -> Path:
@@ -121,15 +121,15 @@ def _staged(library: LoraLibrary, data: bytes) -> Path:
 
 
 def test_install_is_atomic_and_refuses_to_replace_unless_asked(library, lora_files):
-    data = lora_files["other"].read_bytes()
+    data = lora_files["detail"].read_bytes()
     lora = library.install(_staged(library, data), "fresh")
     assert lora.name == "fresh" and (library.root / "fresh.safetensors").read_bytes() == data
     assert not (library.root / "staged.part").exists()
     with pytest.raises(LoraExists):
-        library.install(_staged(library, lora_files["plain"].read_bytes()), "fresh")
+        library.install(_staged(library, lora_files["style"].read_bytes()), "fresh")
     assert (library.root / "fresh.safetensors").read_bytes() == data
-    library.install(_staged(library, lora_files["plain"].read_bytes()), "fresh", overwrite=True)
-    assert library.get("fresh").size_bytes == lora_files["plain"].stat().st_size
+    library.install(_staged(library, lora_files["style"].read_bytes()), "fresh", overwrite=True)
+    assert library.get("fresh").size_bytes == lora_files["style"].stat().st_size
 
 
 def _header_bytes(header: dict, data: bytes = b"") -> bytes:
@@ -203,7 +203,7 @@ def test_install_rejects_invalid_files(library, data, message):
 
 
 def test_truncated_real_file_is_rejected(tmp_path, lora_files):
-    data = lora_files["plain"].read_bytes()
+    data = lora_files["style"].read_bytes()
     path = tmp_path / "cut.safetensors"
     path.write_bytes(data[: len(data) - 100])
     with pytest.raises(InvalidLora, match="truncated"):
@@ -211,23 +211,23 @@ def test_truncated_real_file_is_rejected(tmp_path, lora_files):
 
 
 def test_lora_tags_move_from_prompt_to_the_set(library):
-    library.update("kohya", LoraUpdate(default_weight=0.6))
+    library.update("shapes", LoraUpdate(default_weight=0.6))
     prompt, loras = resolve_lora_set(
-        "a cat <lora:plain:0.5>, sitting  <lora:kohya> <lora:kohya_bare:0.3:0.9>", [], library
+        "a cat <lora:style:0.5>, sitting  <lora:shapes> <lora:shapes_bare:0.3:0.9>", [], library
     )
     assert prompt == "a cat , sitting"
     assert loras == [
-        LoraRef(name="plain", weight=0.5),
-        LoraRef(name="kohya", weight=0.6),
-        LoraRef(name="kohya_bare", weight=0.3),
+        LoraRef(name="style", weight=0.5),
+        LoraRef(name="shapes", weight=0.6),
+        LoraRef(name="shapes_bare", weight=0.3),
     ]
 
 
 def test_explicit_entries_win_over_tags(library):
     prompt, loras = resolve_lora_set(
-        "a cat <lora:plain:0.5>", [LoraRef(name="plain", weight=-1.0)], library
+        "a cat <lora:style:0.5>", [LoraRef(name="style", weight=-1.0)], library
     )
-    assert prompt == "a cat" and loras == [LoraRef(name="plain", weight=-1.0)]
+    assert prompt == "a cat" and loras == [LoraRef(name="style", weight=-1.0)]
 
 
 @pytest.mark.parametrize(
@@ -235,11 +235,11 @@ def test_explicit_entries_win_over_tags(library):
     [
         ("a cat <lora:missing:1>", [], "loras", "unknown LoRA 'missing'"),
         ("a cat", [LoraRef(name="missing")], "loras", "unknown LoRA 'missing'"),
-        ("a cat <lora:../plain:1>", [], "prompt", "invalid LoRA tag"),
-        ("a cat <lora:plain:strong>", [], "prompt", "invalid LoRA tag"),
-        ("a cat <lora:plain:3>", [], "prompt", "invalid LoRA tag"),
-        ("<lora:plain:1>", [], "prompt", "empty"),
-        ("a cat", [LoraRef(name="plain"), LoraRef(name="plain", weight=0.2)], "loras", "twice"),
+        ("a cat <lora:../style:1>", [], "prompt", "invalid LoRA tag"),
+        ("a cat <lora:style:strong>", [], "prompt", "invalid LoRA tag"),
+        ("a cat <lora:style:3>", [], "prompt", "invalid LoRA tag"),
+        ("<lora:style:1>", [], "prompt", "empty"),
+        ("a cat", [LoraRef(name="style"), LoraRef(name="style", weight=0.2)], "loras", "twice"),
     ],
 )
 def test_invalid_lora_sets_are_refused(library, prompt, explicit, field, message):
