@@ -152,13 +152,14 @@ def test_progress_reports_the_running_job_and_interrupt_stops_it(app, api):
         lambda: (
             (p := api.get_progress())["state"]["job"].startswith("a1111-")
             and p["current_image"]
+            and p["state"]["job_count"] == n_iter
             and p
         ),
-        "a running A1111 job with a preview",
+        "a running A1111 job with a preview, and all its iterations submitted",
     )
     state = progress["state"]
     assert state["sampling_steps"] == 150 and 1 <= state["sampling_step"] < 150
-    assert 0 < progress["progress"] < 1 and state["job_count"] == n_iter
+    assert 0 < progress["progress"] < 1
     preview = Image.open(io.BytesIO(base64.b64decode(progress["current_image"])))
     assert min(preview.size) >= 32
     assert api.interrupt() == {}
