@@ -30,8 +30,13 @@ def app(tmp_path_factory, files):
     (data / "loras").mkdir()
     (data / "loras" / "style.safetensors").write_bytes(files["style"].read_bytes())
     (data / "loras" / "style.png").write_bytes(b"\x89PNG\r\n\x1a\npreview")
+    # JSON bodies are capped far below the LoRA files (~120 kB): uploads have their own limit
     with served_app(
-        data, api_keys=[KEY], max_lora_upload_mb=UPLOAD_LIMIT_MB, preview_every_steps=0
+        data,
+        api_keys=[KEY],
+        max_lora_upload_mb=UPLOAD_LIMIT_MB,
+        max_request_bytes=32 * 1024,
+        preview_every_steps=0,
     ) as served:
         served.http.headers.update(AUTH)
         for name in ("detail", "shapes", "wide"):
@@ -64,6 +69,8 @@ def test_library_lists_scanned_and_uploaded_loras(app):
     assert shapes["format"] == "kohya" and shapes["base_model"] == "sd1"
     assert shapes["trigger_words"][:2] == ["red circle", "blue square"]
     assert app.http.get("/api/v1/loras/detail/preview").status_code == 404
+    form = app.http.get("/openapi.json").json()["paths"]["/api/v1/loras"]["post"]["requestBody"]
+    assert "file" in form["content"]["multipart/form-data"]["schema"]["properties"]
 
 
 def test_metadata_edit_search_and_delete(app, files):

@@ -64,7 +64,31 @@ async def rescan_loras(context: Context, caller: Caller) -> LoraList:
     return LoraList(loras=await asyncio.to_thread(context.loras.rescan))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Lora)
+UPLOAD_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "name": {"type": "string", "description": "Library name (optional)."},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Lora,
+    openapi_extra=UPLOAD_FORM,  # the body is parsed by hand, as a stream
+)
 async def upload_lora(
     request: Request,
     context: Context,
