@@ -1,0 +1,75 @@
+"""Images/s for batch sizes 1, 2, 4, 8: through the served app (claim-time batching,
+`max_batch_size` = N) and through the direct pipeline (one call for N images), one run.
+
+    python -m bench.batching [--steps 20] [--size 128] [--batches 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.common import job_request, load_direct, run_direct
+from tests.served import served_app
+
+BATCH_SIZES = (1, 2, 4, 8)
+
+
+def served_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, size: int) -> float:
+    with served_app(
+        data_dir, max_batch_size=batch, batch_wait_s=0.05, preview_every_steps=0
+    ) as app:
+        app.wait(app.submit(**job_request(0, steps, size))["id"])  # load + warm-up
+        count = batch * batches
+        started = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            jobs = list(
+                pool.map(
+                    lambda seed: app.submit(**job_request(seed, steps, size)), range(1, count + 1)
+                )
+            )
+        for job in jobs:
+            assert app.wait(job["id"], timeout=600)["status"] == "succeeded"
+        return count / (time.perf_counter() - started)
+
+
+def direct_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, size: int) -> float:
+    loaded = load_direct(data_dir)
+    run_direct(loaded, list(range(batch)), steps, size)  # warm-up
+    seconds = sum(run_direct(loaded, list(range(batch)), steps, size) for _ in range(batches))
+    return batch * batches / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batches", type=int, default=4)
+    options = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for batch in BATCH_SIZES:
+            served = served_images_per_s(
+                Path(scratch), batch, options.batches, options.steps, options.size
+            )
+            direct = direct_images_per_s(
+                Path(scratch), batch, options.batches, options.steps, options.size
+            )
+            rows.append((batch, served, direct))
+    print(
+        f"tiny model, {options.steps} steps at {options.size}², CPU, {options.batches} batches per size"
+    )
+    print("batch  served img/s  direct img/s  served/direct  served vs batch 1")
+    for batch, served, direct in rows:
+        print(
+            f"{batch:5d}  {served:12.2f}  {direct:12.2f}  {served / direct:13.2f}  {served / rows[0][1]:17.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

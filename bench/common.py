@@ -1,0 +1,60 @@
+"""What the benchmarks share: the direct (unserved) pipeline path and percentiles."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+from novagenia.embedded import TINY_RANDOM  # noqa: E402
+from novagenia.engine.device import DevicePlan  # noqa: E402
+from novagenia.engine.generate import BatchPlan, generate  # noqa: E402
+from novagenia.engine.pipelines import LoadedPipeline, load_pipeline  # noqa: E402
+from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus  # noqa: E402
+from novagenia.models import ModelRegistry  # noqa: E402
+
+PROMPT = "a red circle on a blue background"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def load_direct(data_dir: Path, model: str = TINY_RANDOM) -> LoadedPipeline:
+    """The pipeline exactly as a CPU replica loads it (same threads, same dtype)."""
+    registry = ModelRegistry(data_dir / "models")
+    return load_pipeline(model, registry.materialize(model), DevicePlan.for_replica(0))
+
+
+def job_request(seed: int, steps: int, size: int, model: str = TINY_RANDOM) -> dict:
+    return {
+        "prompt": PROMPT,
+        "model": model,
+        "steps": steps,
+        "width": size,
+        "height": size,
+        "seed": seed,
+    }
+
+
+def run_direct(loaded: LoadedPipeline, seeds: list[int], steps: int, size: int) -> float:
+    """One pipeline call for `len(seeds)` images; returns its wall time in seconds."""
+    jobs = [
+        Job(
+            id=f"direct{seed}",
+            status=JobStatus.running,
+            request=GenerationRequest(**job_request(seed, steps, size, loaded.model_id)),
+            model=loaded.model_id,
+            priority=0,
+            created_at=0,
+        )
+        for seed in seeds
+    ]
+    started = time.perf_counter()
+    generate(
+        loaded.pipeline, BatchPlan.from_jobs(jobs), lambda step, latents: None, loaded.schedulers
+    )
+    return time.perf_counter() - started
