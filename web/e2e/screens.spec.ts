@@ -55,9 +55,45 @@ test("every view at desktop and phone width, with no sideways scrolling", async 
       if (size === "phone") expect(await overflow(page), `${view.name} at 360 px`).toEqual([]);
     }
   }
-  // the phone Studio below the fold: the settings panel
+  // a job running: live preview and progress on the canvas, the queue with running and queued rows
+  const blocker = await submitJob(request, { prompt: "a slow blue square", steps: 150, width: 512, height: 512 });
+  await submitJob(request, { prompt: "waiting its turn", steps: 4 });
+  await submitJob(request, { prompt: "waiting too, at a higher priority", steps: 4, priority: 5 });
+  await page.evaluate((id) => {
+    const saved = JSON.parse(localStorage.getItem("novagenia.studio") ?? '{"state":{}}');
+    saved.state.activeJobId = id;
+    localStorage.setItem("novagenia.studio", JSON.stringify(saved));
+  }, blocker.id);
+  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+    await page.setViewportSize(viewport);
+    await page.goto("/");
+    await expect(page.getByTestId("preview-image")).toBeVisible();
+    await page.screenshot({ path: `${SHOTS}/studio-running-${size}.png` });
+    await page.goto("/queue");
+    await expect(page.getByTestId("running-job")).toBeVisible();
+    await page.screenshot({ path: `${SHOTS}/queue-running-${size}.png` });
+    if (size === "phone") expect(await overflow(page), "queue with jobs at 360 px").toEqual([]);
+  }
+  await drainQueue(request);
+
+  // the viewer, and what keyboard focus looks like
+  for (const [size, viewport] of Object.entries(VIEWPORTS)) {
+    await page.setViewportSize(viewport);
+    await page.goto("/queue");
+    await page.getByRole("button", { name: /^Open "a red circle/ }).first().click();
+    await expect(page.getByRole("dialog")).toBeVisible();
+    await page.screenshot({ path: `${SHOTS}/viewer-${size}.png` });
+    await page.keyboard.press("Escape");
+  }
+  await page.setViewportSize(VIEWPORTS.desktop);
   await page.goto("/");
-  await expect(page.getByTestId("result-image").first()).toBeVisible();
+  await page.getByLabel("Prompt", { exact: true }).focus();
+  for (let i = 0; i < 6; i++) await page.keyboard.press("Tab");
+  await page.screenshot({ path: `${SHOTS}/focus-desktop.png` });
+
+  // the phone Studio below the fold: the settings panel
+  await page.setViewportSize(VIEWPORTS.phone);
+  await page.goto("/");
   await page.locator("main").evaluate((main) => main.scrollTo(0, 420));
   await page.screenshot({ path: `${SHOTS}/studio-phone-panel.png` });
 
@@ -68,6 +104,7 @@ test("every view at desktop and phone width, with no sideways scrolling", async 
   await expect(page.getByRole("heading", { name: "Finished" })).toBeVisible();
   await page.screenshot({ path: `${SHOTS}/queue-desktop-light.png` });
   await page.goto("/");
-  await expect(page.getByTestId("result-image").first()).toBeVisible();
+  await page.getByRole("button", { name: /Generate/ }).click();
+  await expect(page.getByTestId("result-image").first()).toBeVisible({ timeout: 90_000 });
   await page.screenshot({ path: `${SHOTS}/studio-desktop-light.png` });
 });
