@@ -7,7 +7,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
+from starlette.requests import HTTPConnection
 
 from novagenia.api.events import EventHub
 from novagenia.config import AppArgs
@@ -29,8 +30,8 @@ class AppContext:
     loras: LoraLibrary
 
 
-def get_context(request: Request) -> AppContext:
-    return request.app.state.context
+def get_context(connection: HTTPConnection) -> AppContext:
+    return connection.app.state.context
 
 
 Context = Annotated[AppContext, Depends(get_context)]
@@ -44,16 +45,16 @@ def key_matches(args: AppArgs, presented: str | None) -> bool:
     )
 
 
-def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+def bearer_token(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_key(request: Request, context: Context) -> str | None:
+def require_key(connection: HTTPConnection, context: Context) -> str | None:
     """401 unless the configured API key is presented; returns a label for the caller
     (used as the fairness `user` when a job names none)."""
-    token = bearer_token(request)
+    token = bearer_token(connection)
     if not key_matches(context.args, token):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -64,3 +65,10 @@ def require_key(request: Request, context: Context) -> str | None:
 
 
 Caller = Annotated[str | None, Depends(require_key)]
+
+
+def require_read_access(connection: HTTPConnection, context: Context) -> None:
+    """Reads are open unless `auth_reads` is configured. (WebSockets authenticate in
+    their route, where a key may also arrive as the first message.)"""
+    if context.args.auth_reads and connection.scope["type"] == "http":
+        require_key(connection, context)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from ray import serve
@@ -15,9 +15,10 @@ from ray.serve.handle import DeploymentHandle
 
 from novagenia import __version__
 from novagenia.api.compat import a1111, openai_images
-from novagenia.api.deps import AppContext
+from novagenia.api.deps import AppContext, require_read_access
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.events import EventHub
+from novagenia.api.limits import BodySizeLimit
 from novagenia.api.routes import cluster, events, hub, images, jobs, loras, models, system
 from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
@@ -46,7 +47,13 @@ def create_api(context: AppContext) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    api = APIRouter(prefix=API_PREFIX)
+    app.add_middleware(
+        BodySizeLimit,
+        limit=context.args.max_request_bytes,
+        overrides={f"{API_PREFIX}/loras": loras.upload_limit_bytes(context.args)},
+    )
+    app.include_router(system.health_router, prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_read_access)])
     for module in (jobs, events, images, system, models, hub, cluster, loras):
         api.include_router(module.router)
     app.include_router(api)
@@ -91,7 +98,7 @@ class Ingress:
         """`diffusion` is handed to the board, which sends it the tickets."""
         self.args = AppArgs.model_validate(args)
         board = get_board(self.args)
-        await board.ready.remote(diffusion)
+        await board.ready.remote(args, diffusion)
         self.context = AppContext(
             args=self.args,
             board=board,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from novagenia.api.deps import Caller, Context
 from novagenia.api.schemas import JobPage, QueueSummary
+from novagenia.config import AppArgs
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
@@ -28,11 +29,23 @@ def invalid(field: str, message: str) -> HTTPException:
 
 
 def resolve_request(
-    request: GenerationRequest, registry: ModelRegistry, library: LoraLibrary
+    request: GenerationRequest,
+    registry: ModelRegistry,
+    args: AppArgs,
+    library: LoraLibrary,
 ) -> GenerationRequest:
     """Fills what the client left to the server (model, size, seed) and checks what only
-    the server knows (installed models, samplers, LoRAs in the library), so a job never
-    fails later for it. `<lora:name:weight>` tags move from the prompt into `loras`."""
+    the server knows (installed models, samplers, configured limits, LoRAs in the
+    library), so a job never fails later for it. `<lora:name:weight>` tags move from
+    the prompt into `loras`."""
+    for name, value, limit in (
+        ("width", request.width, args.max_image_size),
+        ("height", request.height, args.max_image_size),
+        ("steps", request.steps, args.max_steps),
+        ("batch_size", request.batch_size, args.max_images_per_job),
+    ):
+        if value is not None and value > limit:
+            raise invalid(name, f"{name} must be at most {limit} on this server")
     model_id = request.model or registry.default_model
     try:
         model = registry.get(model_id)
@@ -60,7 +73,7 @@ def resolve_request(
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
 async def submit_job(body: GenerationRequest, context: Context, caller: Caller) -> Job:
-    request = resolve_request(body, context.registry, context.loras)
+    request = resolve_request(body, context.registry, context.args, context.loras)
     return await context.board.submit.remote(uuid.uuid4().hex, request, body.user or caller)
 
 
