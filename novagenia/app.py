@@ -13,6 +13,7 @@ from ray.serve import Application
 from novagenia.api.ingress import Ingress
 from novagenia.config import AppArgs
 from novagenia.engine.deployment import Diffusion
+from novagenia.jobs.actor import NAMESPACE
 
 logger = logging.getLogger("novagenia")
 
@@ -62,3 +63,18 @@ def build_app(raw_args: dict[str, Any] | None = None) -> Application:
         max_ongoing_requests=args.ingress_max_ongoing_requests,
         ray_actor_options={"num_cpus": 0},
     ).bind(args.model_dump(mode="json"), diffusion)
+
+
+def remove_detached_actors(args: AppArgs) -> list[str]:
+    """Kills the app's detached actors (JobBoard, Hub downloader). They outlive `serve
+    shutdown` on purpose, so queued jobs and downloads survive a redeploy; this is the
+    deliberate clean-up. Their data (SQLite, models) stays on disk."""
+    removed = []
+    for name in (args.board_name, args.downloader_name):
+        try:
+            actor = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            continue
+        ray.kill(actor, no_restart=True)
+        removed.append(name)
+    return removed

@@ -665,13 +665,3 @@ def get_downloader(args: AppArgs) -> ray.actor.ActorHandle:
         )
         .remote(args.model_dump(mode="json"))
     )
-
-
-def kill_downloader(args: AppArgs) -> bool:
-    """Removes the detached downloader (it outlives `serve shutdown`, like the board)."""
-    try:
-        actor = ray.get_actor(args.downloader_name, namespace=NAMESPACE)
-    except ValueError:
-        return False
-    ray.kill(actor, no_restart=True)
-    return True

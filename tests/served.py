@@ -19,9 +19,8 @@ import websockets
 from PIL import Image
 from ray import serve
 
-from novagenia.app import build_app
+from novagenia.app import build_app, remove_detached_actors
 from novagenia.config import AppArgs
-from novagenia.jobs.actor import kill_board
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 TINY = "novagenia/tiny-random"
@@ -133,6 +132,6 @@ def served_app(data_dir: Path, **overrides: Any) -> Iterator[ServedApp]:
     finally:
         app.http.close()
         serve.shutdown()
-        kill_board(args)
+        remove_detached_actors(args)
         if started_ray:
             ray.shutdown()

@@ -256,13 +256,3 @@ def get_board(args: AppArgs) -> ray.actor.ActorHandle:
         resources={"node:__internal_head__": 0.001},
     ).remote(args.model_dump(mode="json"))
     return board
-
-
-def kill_board(args: AppArgs) -> bool:
-    """Removes the detached board (it outlives `serve shutdown` on purpose)."""
-    try:
-        board = ray.get_actor(args.board_name, namespace=NAMESPACE)
-    except ValueError:
-        return False
-    ray.kill(board, no_restart=True)
-    return True

@@ -13,8 +13,8 @@ import time
 import pytest
 import websockets
 
+from novagenia.app import remove_detached_actors
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
-from novagenia.hub import kill_downloader
 from tests.hub_server import HubRepo, local_hub
 from tests.served import TINY, served_app
 
@@ -55,7 +55,7 @@ def app(hub, tmp_path_factory):
             autoscaling={"min_replicas": 2, "max_replicas": 2},
         ) as served:
             yield served
-            kill_downloader(served.args)
+            remove_detached_actors(served.args)
     finally:
         if previous is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
