@@ -51,17 +51,20 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_key(connection: HTTPConnection, context: Context) -> str | None:
-    """401 unless the configured API key is presented; returns a label for the caller
-    (used as the fairness `user` when a job names none)."""
-    token = bearer_token(connection)
-    if not key_matches(context.args, token):
+def authenticate(args: AppArgs, token: str | None, challenge: str = "Bearer") -> str | None:
+    """401 unless a configured key is presented (always passes without keys); returns a
+    label for the caller, used as the fairness `user` when a job names none."""
+    if not key_matches(args, token):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing or invalid API key",
-            headers={"WWW-Authenticate": "Bearer"},
+            headers={"WWW-Authenticate": challenge},
         )
     return None if token is None else "key-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+def require_key(connection: HTTPConnection, context: Context) -> str | None:
+    return authenticate(context.args, bearer_token(connection))
 
 
 Caller = Annotated[str | None, Depends(require_key)]

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 
-from novagenia.api.deps import Context, bearer_token, key_matches
+from novagenia.api.deps import Context, authenticate, bearer_token
 
 
 def basic_password(request: Request) -> str | None:
@@ -30,13 +29,7 @@ def basic_password(request: Request) -> str | None:
 def require_compat_key(request: Request, context: Context) -> str | None:
     """401 unless a configured key is presented; returns the caller's fairness label."""
     token = bearer_token(request) or basic_password(request)
-    if not key_matches(context.args, token):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing or invalid API key",
-            headers={"WWW-Authenticate": 'Basic realm="NovaGenIA", Bearer'},
-        )
-    return None if token is None else "key-" + hashlib.sha256(token.encode()).hexdigest()[:8]
+    return authenticate(context.args, token, 'Basic realm="NovaGenIA", Bearer')
 
 
 def require_compat_reader(request: Request, context: Context) -> None:
