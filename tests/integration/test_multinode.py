@@ -30,9 +30,8 @@ import pytest
 import ray
 from ray import serve
 
-from novagenia.app import build_app
+from novagenia.app import build_app, remove_detached_actors
 from novagenia.config import AppArgs
-from novagenia.jobs.actor import kill_board
 from tests.served import TINY, ServedApp, free_port
 
 pytestmark = pytest.mark.serve
@@ -81,7 +80,7 @@ def stop_nodes(processes: list[subprocess.Popen]) -> None:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:
                 continue
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 5
         while time.monotonic() < deadline and any(_group_alive(p.pid) for p in processes):
             time.sleep(0.2)
     for process in processes:
@@ -165,7 +164,7 @@ def app(cluster: LocalCluster, tmp_path_factory) -> Iterator[ServedApp]:
     finally:
         served.http.close()
         serve.shutdown()
-        kill_board(args)
+        remove_detached_actors(args)
 
 
 def cluster_state(app: ServedApp) -> dict[str, Any]:
