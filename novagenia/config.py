@@ -68,6 +68,11 @@ class AppArgs(BaseModel):
         "auto",
         description="Weights dtype on CUDA ('auto' = bf16 where supported, else fp16); CPU uses float32.",
     )
+    compile_unet: bool = Field(
+        False,
+        description="torch.compile each loaded UNet (warmed at load): faster steps on GPUs, "
+        "a slower first load.",
+    )
     autoscaling: AutoscalingArgs = Field(default_factory=AutoscalingArgs)
     ingress_replicas: int = Field(1, ge=1, description="Ingress (HTTP/WebSocket) replicas.")
     ingress_max_ongoing_requests: int = Field(

@@ -23,6 +23,7 @@ from novagenia.api.routes import cluster, events, hub, images, jobs, loras, mode
 from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
+from novagenia.logs import configure_logging
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
@@ -96,6 +97,7 @@ def _cache_headers(path: str) -> dict[str, str]:
 class Ingress:
     async def __init__(self, args: dict[str, Any], diffusion: DeploymentHandle) -> None:
         """`diffusion` is handed to the board, which sends it the tickets."""
+        configure_logging()
         self.args = AppArgs.model_validate(args)
         board = get_board(self.args)
         await board.ready.remote(args, diffusion)

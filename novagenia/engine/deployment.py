@@ -25,6 +25,7 @@ from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
 from novagenia.engine.previews import as_data_url, latent_preview
 from novagenia.jobs.actor import get_board
 from novagenia.jobs.schemas import ImageInfo, Job
+from novagenia.logs import configure_logging
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.monitoring import record_generation
@@ -83,9 +84,13 @@ class ProgressReporter:
 
 class Diffusion:
     def __init__(self, args: dict[str, Any], gpus: float) -> None:
+        configure_logging()
         self.args = AppArgs.model_validate(args)
         self.plan = DevicePlan.for_replica(
-            gpus, self.args.dtype, cpu_threads=max(1, int(self.args.cpus_per_replica))
+            gpus,
+            self.args.dtype,
+            cpu_threads=max(1, int(self.args.cpus_per_replica)),
+            compile_unet=self.args.compile_unet,
         )
         self.registry = ModelRegistry(self.args.models_dir, self.args.default_model)
         self.store = OutputStore(self.args.resolved_output_uri)

@@ -12,9 +12,12 @@ import torch
 class DevicePlan:
     device: str
     dtype: torch.dtype
+    compile_unet: bool = False
 
     @classmethod
-    def for_replica(cls, gpus: float, dtype: str = "auto", cpu_threads: int = 1) -> DevicePlan:
+    def for_replica(
+        cls, gpus: float, dtype: str = "auto", cpu_threads: int = 1, compile_unet: bool = False
+    ) -> DevicePlan:
         """CUDA with fp16/bf16 when this replica holds a GPU share, CPU float32 otherwise.
 
         A fractional share is logical in Ray, so the replica caps its own allocator to it:
@@ -29,6 +32,6 @@ class DevicePlan:
                 chosen = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             else:
                 chosen = getattr(torch, dtype)
-            return cls("cuda", chosen)
+            return cls("cuda", chosen, compile_unet)
         torch.set_num_threads(max(1, cpu_threads))
-        return cls("cpu", torch.float32)
+        return cls("cpu", torch.float32, compile_unet)

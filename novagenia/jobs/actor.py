@@ -25,6 +25,7 @@ from novagenia.jobs.board import JobBoard
 from novagenia.jobs.events import Event
 from novagenia.jobs.schemas import GenerationRequest, ImageInfo, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
+from novagenia.logs import configure_logging
 from novagenia.monitoring import BoardMetrics
 
 logger = logging.getLogger("novagenia.board")
@@ -40,6 +41,7 @@ class JobBoardActor:
     SQLite has committed the change."""
 
     def __init__(self, args: dict[str, Any]) -> None:
+        configure_logging()
         self.args = AppArgs.model_validate(args)
         self.board = JobBoard(
             JobStore(self.args.db_path),
