@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import ray
 from ray import serve
@@ -42,13 +43,18 @@ MAX_REPLICAS = 4
 
 
 @dataclass
+class LocalNode:
+    process: subprocess.Popen
+    metrics_port: int  # its Prometheus endpoint
+
+
+@dataclass
 class LocalCluster:
     address: str
-    temp_dir: Path
-    processes: list[subprocess.Popen]
+    nodes: dict[str, LocalNode]
 
 
-def start_node(temp_dir: Path, name: str, *args: str) -> subprocess.Popen:
+def start_node(temp_dir: Path, name: str, *args: str) -> LocalNode:
     """`ray start --block` in its own session, so its whole process tree (GCS, raylet,
     workers) is one process group we can end. Ports Ray would otherwise fix (agent,
     client server) are free ones, so nodes and other clusters here never collide."""
@@ -65,11 +71,14 @@ def start_node(temp_dir: Path, name: str, *args: str) -> subprocess.Popen:
         f"--dashboard-agent-listen-port={free_port()}",
         f"--dashboard-agent-grpc-port={free_port()}",
         f"--runtime-env-agent-port={free_port()}",
-        f"--metrics-export-port={free_port()}",
+        f"--metrics-export-port={(metrics_port := free_port())}",
         *args,
     ]
     log = (temp_dir / f"{name}.log").open("wb")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    return LocalNode(process, metrics_port)
 
 
 def stop_nodes(processes: list[subprocess.Popen]) -> None:
@@ -107,17 +116,15 @@ def cluster() -> Iterator[LocalCluster]:
     # Short: Ray's unix socket paths live under it.
     temp_dir = Path(tempfile.mkdtemp(prefix="ng-mn-", dir="/tmp"))
     port = free_port()
-    processes: list[subprocess.Popen] = []
+    nodes: dict[str, LocalNode] = {}
     try:
-        processes.append(
-            start_node(
-                temp_dir,
-                "head",
-                "--head",
-                f"--port={port}",
-                "--include-dashboard=false",
-                f"--ray-client-server-port={free_port()}",
-            )
+        nodes["head"] = start_node(
+            temp_dir,
+            "head",
+            "--head",
+            f"--port={port}",
+            "--include-dashboard=false",
+            f"--ray-client-server-port={free_port()}",
         )
         address = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -128,13 +135,13 @@ def cluster() -> Iterator[LocalCluster]:
             except ConnectionError:
                 assert time.monotonic() < deadline, "the head node did not start"
                 time.sleep(1)
-        processes.append(start_node(temp_dir, "worker", f"--address={address}"))
+        nodes["worker"] = start_node(temp_dir, "worker", f"--address={address}")
         wait_for_nodes(2)
-        yield LocalCluster(address, temp_dir, processes)
+        yield LocalCluster(address, nodes)
     finally:
         if ray.is_initialized():
             ray.shutdown()
-        stop_nodes(processes)
+        stop_nodes([node.process for node in nodes.values()])
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -256,3 +263,37 @@ def test_burst_scales_out_across_both_nodes_and_back(app: ServedApp) -> None:
         assert time.monotonic() < deadline, deployment
         time.sleep(1)
     assert deployment["target_replicas"] == 1
+
+
+def test_custom_metrics_reach_the_nodes_prometheus_endpoints(
+    cluster: LocalCluster, app: ServedApp
+) -> None:
+    """The board (head) counts finished jobs by outcome and the queue depth; the replica
+    that ran the job (either node) times its steps and counts its images."""
+    assert app.wait(app.submit(prompt="metrics", steps=2)["id"])["status"] == "succeeded"
+
+    def scrape(name: str) -> str:
+        url = f"http://127.0.0.1:{cluster.nodes[name].metrics_port}/metrics"
+        return httpx.get(url, timeout=10).text
+
+    def has(text: str, metric: str, *labels: str) -> bool:
+        return any(
+            line.startswith(metric + "{") and all(label in line for label in labels)
+            for line in text.splitlines()
+        )
+
+    model = f'model="{TINY}"'
+    deadline = time.monotonic() + 60
+    while True:
+        head = scrape("head")
+        both = head + scrape("worker")
+        found = {
+            "jobs": has(head, "ray_novagenia_jobs_total", model, 'outcome="succeeded"'),
+            "queue": has(head, "ray_novagenia_queue_depth", model),
+            "steps": has(both, "ray_novagenia_step_seconds_bucket", model, 'device="cpu"'),
+            "images": has(both, "ray_novagenia_images_total", model),
+        }
+        if all(found.values()):
+            break
+        assert time.monotonic() < deadline, found
+        time.sleep(1)
