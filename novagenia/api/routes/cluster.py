@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from novagenia.api.deps import Context
+from novagenia.api.deps import Context, require_read_access
 from novagenia.monitoring import ClusterMonitor, ClusterState, GpuStatus, gpu_status
 
 router = APIRouter(tags=["cluster"])
-root_router = APIRouter(tags=["cluster"])
+# At the root, outside /api/v1: it takes the same read check the API router applies.
+root_router = APIRouter(tags=["cluster"], dependencies=[Depends(require_read_access)])
 
 
 def get_monitor(request: Request, context: Context) -> ClusterMonitor:
