@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
-from novagenia.embedded import TINY_RANDOM  # noqa: E402
-from novagenia.engine.device import DevicePlan  # noqa: E402
-from novagenia.engine.generate import BatchPlan, generate  # noqa: E402
-from novagenia.engine.pipelines import LoadedPipeline, load_pipeline  # noqa: E402
-from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus  # noqa: E402
-from novagenia.models import ModelRegistry  # noqa: E402
+from novagenia.embedded import TINY_RANDOM
+from novagenia.engine.device import DevicePlan
+from novagenia.engine.generate import BatchPlan, generate
+from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
+from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus
+from novagenia.models import ModelRegistry
 
 PROMPT = "a red circle on a blue background"
 

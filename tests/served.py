@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -119,6 +120,9 @@ def served_app(data_dir: Path, **overrides: Any) -> Iterator[ServedApp]:
     """Starts Ray (if needed), Serve on a free port, and the app; tears all down after."""
     started_ray = not ray.is_initialized()
     if started_ray:
+        # Ray >= 2.59 turns token auth on for local clusters once ~/.ray/auth_token
+        # exists; this cluster is private to the process, so it is off deliberately.
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
