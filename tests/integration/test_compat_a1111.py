@@ -195,7 +195,7 @@ def test_skip_cancels_the_running_jobs_and_goes_on_with_the_rest(app, api):
 
 
 def test_client_disconnect_cancels_its_job(app, http):
-    body = json.dumps({"prompt": "abandoned", "steps": 150, "width": 256, "height": 256}).encode()
+    body = json.dumps({"prompt": "abandoned", "steps": 150, "width": 512, "height": 512}).encode()
     auth = base64.b64encode(f"me:{KEY}".encode()).decode()
     host, port = app.base_url.removeprefix("http://").split(":")
     client = socket.create_connection((host, int(port)))
