@@ -104,7 +104,16 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def wait_for_nodes(count: int, timeout: float = 60) -> None:
+def wait_until_started(temp_dir: Path, name: str, timeout: float = 180) -> None:
+    """`ray start` prints this once the node's GCS (head) and raylet are up."""
+    log = temp_dir / f"{name}.log"
+    deadline = time.monotonic() + timeout
+    while "Ray runtime started." not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
+        time.sleep(0.5)
+
+
+def wait_for_nodes(count: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while sum(node["Alive"] for node in ray.nodes()) < count:
         assert time.monotonic() < deadline, f"fewer than {count} nodes joined"
@@ -127,14 +136,8 @@ def cluster() -> Iterator[LocalCluster]:
             f"--ray-client-server-port={free_port()}",
         )
         address = f"127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:  # the worker needs the head's GCS up
-            try:
-                ray.init(address=address, log_to_driver=False)
-                break
-            except ConnectionError:
-                assert time.monotonic() < deadline, "the head node did not start"
-                time.sleep(1)
+        wait_until_started(temp_dir, "head")  # ray.init and the worker need its GCS
+        ray.init(address=address, log_to_driver=False)
         nodes["worker"] = start_node(temp_dir, "worker", f"--address={address}")
         wait_for_nodes(2)
         yield LocalCluster(address, nodes)
