@@ -204,11 +204,6 @@ def parse_deployments(details: dict[str, Any], app_name: str) -> list[Deployment
     return out
 
 
-def queue_depth(summary: dict[str, Any]) -> dict[str, int]:
-    """Queued jobs per model from the board's `queue_summary`."""
-    return {model: int(counts.get("queued", 0)) for model, counts in summary["models"].items()}
-
-
 def gpu_status(state: ClusterState) -> GpuStatus:
     return GpuStatus(
         gpus=[
@@ -248,13 +243,13 @@ class ClusterMonitor:
     async def _gather(self) -> ClusterState:
         nodes, available, details, dashboard = await asyncio.to_thread(_read_ray)
         alive = [node["NodeID"] for node in nodes if node.get("Alive")]
-        gpus, summary = await asyncio.gather(
-            self._read_gpus(alive), self._board.queue_summary.remote()
+        gpus, depths = await asyncio.gather(
+            self._read_gpus(alive), self._board.queue_depths.remote()
         )
         return ClusterState(
             nodes=parse_nodes(nodes, available, gpus),
             deployments=parse_deployments(details, self._app_name),
-            queue=queue_depth(summary),
+            queue=depths,
             dashboard_url=self._dashboard_url or dashboard,
         )
 
@@ -350,7 +345,7 @@ class BoardMetrics:
 
     def publish(self) -> None:
         metrics = _metrics()
-        depths = {model: self._board.queued_count(model) for model in self._board.queued_models()}
+        depths = self._board.queue_depths()
         # A model whose queue emptied must read 0, not its last value.
         for model in self._models | set(depths):
             metrics["queue"].set(depths.get(model, 0), {"model": model})

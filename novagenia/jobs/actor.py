@@ -90,6 +90,10 @@ class JobBoardActor:
     async def queue_summary(self) -> dict[str, Any]:
         return self.board.queue_summary()
 
+    async def queue_depths(self) -> dict[str, int]:
+        """The cheap view for monitoring: counts only, however long the queue."""
+        return self.board.queue_depths()
+
     async def events_after(self, cursor: int | None, job_ids: frozenset[str] | None) -> list[Event]:
         """What a (re)connecting subscriber must see first: the missed events when its
         cursor is still covered, else a snapshot of its jobs' current state."""

@@ -104,6 +104,12 @@ class JobBoard:
             return len(self._queues.get(model, ()))
         return sum(len(queue) for queue in self._queues.values())
 
+    def queue_depths(self) -> dict[str, int]:
+        """Queued jobs per model with any active job (0 where all of them run)."""
+        depths = {job.model: 0 for job in self._active.values()}
+        depths.update({model: len(queue) for model, queue in self._queues.items() if queue})
+        return depths
+
     def active_count(self) -> int:
         return len(self._active)
 

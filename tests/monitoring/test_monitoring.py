@@ -17,7 +17,6 @@ from novagenia.monitoring import (
     gpu_status,
     parse_deployments,
     parse_nodes,
-    queue_depth,
     read_local_gpus,
 )
 
@@ -150,7 +149,7 @@ def test_queue_depth_per_model_from_the_board(board):
     for job_id, model in (("a", "x"), ("b", "x"), ("c", "y")):
         board.submit(job_id, request(model), None)
     board.claim("y", "w")
-    assert queue_depth(board.queue_summary()) == {"x": 2, "y": 0}
+    assert board.queue_depths() == {"x": 2, "y": 0}
 
 
 def test_finished_jobs_by_outcome_from_board_events(board):
