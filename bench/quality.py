@@ -6,7 +6,7 @@ picture is read back by `novagenia.embedded.shapes.judge` (background = the bord
 median colour, shape colour = median of the pixels that differ from it, shape from how
 much of its bounding box it fills). Prints the three accuracies.
 
-    python -m bench.quality [--samples 96] [--steps 20] [--sampler euler_a] [--seed 0]
+    python -m bench.quality [--samples 96] [--steps 20] [--sampler euler_a] [--seed 0] [--grid docs/tiny-shapes.png]
 """
 
 from __future__ import annotations
@@ -17,10 +17,34 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from novagenia.embedded import TINY_SHAPES
 from novagenia.embedded.shapes import judge, random_sample
 from tests.served import served_app
+
+GRID_COLUMNS = 6
+TILE = 128
+CAPTION = 30
+
+
+def save_grid(
+    path: Path, pictures: list[Image.Image], prompts: list[str], verdicts: list[bool]
+) -> None:
+    """The first pictures with their prompts (a red caption: judged wrong somewhere)."""
+    count = min(len(pictures), GRID_COLUMNS * 4)
+    rows = -(-count // GRID_COLUMNS)
+    grid = Image.new("RGB", (GRID_COLUMNS * TILE, rows * (TILE + CAPTION)), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    for i in range(count):
+        x, y = (i % GRID_COLUMNS) * TILE, (i // GRID_COLUMNS) * (TILE + CAPTION)
+        grid.paste(pictures[i].resize((TILE, TILE), Image.NEAREST), (x, y))
+        words = prompts[i].removeprefix("a ").replace(" background", "").split(" on a ")
+        colour = (0, 0, 0) if verdicts[i] else (200, 0, 0)
+        draw.text((x + 4, y + TILE + 2), words[0], fill=colour)
+        draw.text((x + 4, y + TILE + 15), "on " + words[-1], fill=colour)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
 
 
 def main() -> None:
@@ -32,6 +56,7 @@ def main() -> None:
     parser.add_argument("--sampler", default="euler_a")
     parser.add_argument("--guidance", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grid", type=Path, help="also save a grid of pictures with their prompts")
     options = parser.parse_args()
     rng = np.random.default_rng(options.seed)
     asked = [random_sample(rng) for _ in range(options.samples)]
@@ -64,6 +89,13 @@ def main() -> None:
     print(f"background colour right: {background:.1%}")
     print(f"shape colour right:      {colour:.1%}")
     print(f"shape right:             {shape:.1%}")
+    if options.grid:
+        right = [
+            (g[0], g[1], g[2]) == (a.background, a.colour, a.shape)
+            for g, a in zip(got, asked, strict=True)
+        ]
+        save_grid(options.grid, pictures, [a.prompt for a in asked], right)
+        print(f"grid: {options.grid}")
 
 
 if __name__ == "__main__":
