@@ -105,7 +105,7 @@ def text_encoder(cls, tokenizer, **config):
 
 
 def build(arch: str, scratch: Path):
-    tokenizer = build_clip_tokenizer(scratch / "tokenizer")
+    tokenizer = build_clip_tokenizer()
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )

@@ -83,7 +83,7 @@ def tokenizer():
 
 
 def test_bytes_to_unicode():
-    from novagenia.embedded.train import bytes_to_unicode
+    from novagenia.embedded.tokenizer import bytes_to_unicode
 
     table = bytes_to_unicode()
     assert len(table) == 256 and len(set(table.values())) == 256
