@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import job_request, load_direct, run_direct
+from bench.common import job_request, load_direct, run_direct, served_seconds_per_image
 from tests.served import served_app
 
 BATCH_SIZES = (1, 2, 4, 8)
@@ -22,18 +20,10 @@ def served_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, si
     with served_app(
         data_dir, max_batch_size=batch, batch_wait_s=0.05, preview_every_steps=0
     ) as app:
-        app.wait(app.submit(**job_request(0, steps, size))["id"])  # load + warm-up
-        count = batch * batches
-        started = time.perf_counter()
-        with ThreadPoolExecutor(16) as pool:
-            jobs = list(
-                pool.map(
-                    lambda seed: app.submit(**job_request(seed, steps, size)), range(1, count + 1)
-                )
-            )
-        for job in jobs:
-            assert app.wait(job["id"], timeout=600)["status"] == "succeeded"
-        return count / (time.perf_counter() - started)
+        request = {
+            key: value for key, value in job_request(0, steps, size).items() if key != "seed"
+        }
+        return 1 / served_seconds_per_image(app, request, batch * batches)
 
 
 def direct_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, size: int) -> float:

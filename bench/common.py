@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from novagenia.embedded import TINY_RANDOM
@@ -55,3 +56,15 @@ def run_direct(loaded: LoadedPipeline, seeds: list[int], steps: int, size: int) 
         loaded.pipeline, BatchPlan.from_jobs(jobs), lambda step, latents: None, loaded.schedulers
     )
     return time.perf_counter() - started
+
+
+def served_seconds_per_image(app, request: dict, count: int, timeout: float = 600) -> float:
+    """Warms the app up with one job, then submits `count` jobs at once (so replicas can
+    batch them) and returns wall seconds per image until the last one succeeded."""
+    app.wait(app.submit(**request, seed=0)["id"], timeout=timeout)  # load + warm-up
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as pool:
+        jobs = list(pool.map(lambda seed: app.submit(**request, seed=seed), range(1, count + 1)))
+    for job in jobs:
+        assert app.wait(job["id"], timeout=timeout)["status"] == "succeeded"
+    return (time.perf_counter() - started) / count

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ from diffusers import (
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
+from bench.common import served_seconds_per_image
 from novagenia.embedded.tokenizer import build_clip_tokenizer
 from tests.served import served_app
 
@@ -171,7 +171,7 @@ def direct_seconds_per_image(
     return (time.perf_counter() - started) / (batch * repeats)
 
 
-def served_seconds_per_image(
+def served_seconds(
     data_dir: Path, model: str, gpus: float, batch: int, steps: int, size: int, repeats: int
 ) -> float:
     with served_app(
@@ -188,16 +188,7 @@ def served_seconds_per_image(
             "width": size,
             "height": size,
         }
-        app.wait(app.submit(**request, seed=0)["id"], timeout=1800)  # load + warm-up
-        count = batch * repeats
-        started = time.perf_counter()
-        with ThreadPoolExecutor(16) as pool:
-            jobs = list(
-                pool.map(lambda seed: app.submit(**request, seed=seed), range(1, count + 1))
-            )
-        for job in jobs:
-            assert app.wait(job["id"], timeout=1800)["status"] == "succeeded"
-        return (time.perf_counter() - started) / count
+        return served_seconds_per_image(app, request, batch * repeats, timeout=1800)
 
 
 def peak_tflops(device: str, override: float | None) -> float | None:
@@ -252,7 +243,7 @@ def main() -> None:
                 direct = direct_seconds_per_image(
                     pipeline, options.device, batch, options.steps, size, options.repeats
                 )
-                served = served_seconds_per_image(
+                served = served_seconds(
                     scratch,
                     model_id,
                     1.0 if options.device == "cuda" else 0.0,
