@@ -59,7 +59,10 @@ def test_b64_json_images_have_the_size_and_seeds_asked_for(client):
         response_format="b64_json",
         extra_body={**FAST, "seed": 6, "negative_prompt": "blurry"},
     )
-    assert np.array_equal(np.asarray(decode(again.data[0].b64_json)), np.asarray(images[1]))
+    # The same seed alone gives the same picture as inside the batch, within the small
+    # tolerance batched float math allows (see tests/integration/test_batching.py).
+    alone = np.asarray(decode(again.data[0].b64_json)).astype(int)
+    assert np.abs(alone - np.asarray(images[1]).astype(int)).max() <= 3
 
 
 def test_url_images_are_absolute_links_to_the_pngs(app, client):
