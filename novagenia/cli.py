@@ -21,7 +21,9 @@ def shutdown(config: Path) -> None:
     ray.init(address="auto", ignore_reinit_error=True, log_to_driver=False)
     serve.shutdown()
     for application in yaml.safe_load(config.read_text()).get("applications", []):
-        args = AppArgs.model_validate({"app_name": application["name"], **application.get("args", {})})
+        args = AppArgs.model_validate(
+            {"app_name": application["name"], **application.get("args", {})}
+        )
         for name in remove_detached_actors(args.absolute()):
             print(f"removed {name}")
 
@@ -29,7 +31,9 @@ def shutdown(config: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="novagenia", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    stop = commands.add_parser("shutdown", help="serve shutdown, then remove the board and downloader")
+    stop = commands.add_parser(
+        "shutdown", help="serve shutdown, then remove the board and downloader"
+    )
     stop.add_argument("--config", type=Path, default=Path("serve_config.yaml"))
     options = parser.parse_args()
     if options.command == "shutdown":

@@ -116,8 +116,12 @@ class ServedApp:
 
 
 @contextmanager
-def served_app(data_dir: Path, **overrides: Any) -> Iterator[ServedApp]:
-    """Starts Ray (if needed), Serve on a free port, and the app; tears all down after."""
+def served_app(
+    data_dir: Path, proxy_location: str = "EveryNode", **overrides: Any
+) -> Iterator[ServedApp]:
+    """Starts Ray (if needed), Serve on a free port, and the app; tears all down after.
+    `overrides` are AppArgs fields; `proxy_location` is Serve's (HeadOnly when several
+    nodes share this machine and so the port)."""
     started_ray = not ray.is_initialized()
     if started_ray:
         # Ray >= 2.59 turns token auth on for local clusters once ~/.ray/auth_token
@@ -125,7 +129,7 @@ def served_app(data_dir: Path, **overrides: Any) -> Iterator[ServedApp]:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     port = free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.start(proxy_location=proxy_location, http_options={"host": "127.0.0.1", "port": port})
     raw = {"data_dir": str(data_dir), "app_name": "novagenia-test", "gpus_per_replica": 0.0}
     raw.update(overrides)
     args = AppArgs.model_validate(raw).absolute()

@@ -39,7 +39,9 @@ def test_job_runs_with_one_progress_event_per_step(app):
 
 def test_png_is_valid_and_carries_its_parameters(app):
     job = app.wait(
-        app.submit(prompt="a blue square", negative_prompt="blurry", steps=3, seed=7, width=64, height=96)["id"]
+        app.submit(
+            prompt="a blue square", negative_prompt="blurry", steps=3, seed=7, width=64, height=96
+        )["id"]
     )
     image = app.image(job["images"][0]["url"])
     assert image.size == (64, 96)
@@ -146,7 +148,9 @@ def test_new_subscriber_first_gets_current_state(app):
 def test_history_lists_newest_first_with_paging(app):
     page = app.http.get("/api/v1/jobs", params={"limit": 2}).json()
     assert len(page["jobs"]) == 2 and page["next_cursor"]
-    following = app.http.get("/api/v1/jobs", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    following = app.http.get(
+        "/api/v1/jobs", params={"limit": 2, "cursor": page["next_cursor"]}
+    ).json()
     assert following["jobs"][0]["created_at"] <= page["jobs"][-1]["created_at"]
     succeeded = app.http.get("/api/v1/jobs", params={"status": "succeeded"}).json()["jobs"]
     assert succeeded and all(j["status"] == "succeeded" for j in succeeded)
@@ -183,7 +187,12 @@ def test_unknown_ids_and_wrong_states(app):
     assert app.http.get("/api/v1/images/nope/0.png").status_code == 404
     assert app.http.get("/api/v1/images/..%2F..%2Fjobs.sqlite3/0.png").status_code == 404
     assert app.http.get("/api/v1/jobs", params={"status": "weird"}).status_code == 422
-    assert app.http.post("/api/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        app.http.post(
+            "/api/v1/jobs", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
 
 
 def test_health_models_samplers_and_docs(app):

@@ -29,11 +29,8 @@ from typing import Any
 import httpx
 import pytest
 import ray
-from ray import serve
 
-from novagenia.app import build_app, remove_detached_actors
-from novagenia.config import AppArgs
-from tests.served import TINY, ServedApp, free_port
+from tests.served import TINY, ServedApp, free_port, served_app
 
 pytestmark = pytest.mark.serve
 
@@ -150,31 +147,22 @@ def cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 def app(cluster: LocalCluster, tmp_path_factory) -> Iterator[ServedApp]:
-    port = free_port()
     # One proxy: both nodes are this machine, so a proxy per node would share the port.
-    serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
-    raw = {
-        "data_dir": str(tmp_path_factory.mktemp("shared-data")),
-        "app_name": APP,
-        "gpus_per_replica": 0.5,
-        "cpus_per_replica": 0.5,
-        "preview_every_steps": 0,
-        "autoscaling": {
+    with served_app(
+        tmp_path_factory.mktemp("shared-data"),
+        proxy_location="HeadOnly",
+        app_name=APP,
+        gpus_per_replica=0.5,
+        cpus_per_replica=0.5,
+        preview_every_steps=0,
+        autoscaling={
             "min_replicas": 1,
             "max_replicas": MAX_REPLICAS,
             "upscale_delay_s": 0.5,
             "downscale_delay_s": 2,
         },
-    }
-    args = AppArgs.model_validate(raw).absolute()
-    serve.run(build_app(raw), name=APP, route_prefix="/")
-    served = ServedApp(args, port)
-    try:
+    ) as served:
         yield served
-    finally:
-        served.http.close()
-        serve.shutdown()
-        remove_detached_actors(args)
 
 
 def cluster_state(app: ServedApp) -> dict[str, Any]:
