@@ -16,6 +16,11 @@ most ``--vae-share`` of it) and the decay follows the fraction of the budget spe
 counts depend on the machine's speed; ``--vae-steps``/``--unet-steps`` give exact step counts
 and a step-based schedule, for a deterministic rerun. (3) the EMA weights are saved, the pipeline is
 reloaded from disk and judged on random prompts and seeds, and a model card is written.
+
+``--init DIR`` continues from a pipeline saved by an earlier run (its VAE, scaling factor and
+tokenizer are kept as they are; the UNet and text encoder train on, with a fresh warmup and decay),
+so a model can be trained in several sittings. Each run records its phases in ``DIR/training.json``
+and the next run appends to that history.
 """
 
 from __future__ import annotations
@@ -375,6 +380,22 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
+TRAINING_LOG = "training.json"
+
+
+def load_init(model_dir: Path):
+    """The components and training history of a pipeline saved by an earlier run (float32)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(
+        model_dir, torch_dtype=torch.float32, use_safetensors=True
+    )
+    log_file = model_dir / TRAINING_LOG
+    history = json.loads(log_file.read_text())["runs"] if log_file.exists() else []
+    pipe.vae.eval().requires_grad_(False)
+    return pipe.tokenizer, pipe.vae, pipe.text_encoder, pipe.unet, history
+
+
 def save_pipeline(out: Path, vae, text_encoder, tok, unet):
     from diffusers import StableDiffusionPipeline
 
@@ -402,6 +423,14 @@ def write_card(out: Path, info: dict) -> None:
         for k, v in r.items()
     )
     p = info["params"]
+    training = "\n".join(
+        f"{i + 1}. `python -m novagenia.embedded.train --out DIR --seed {r['seed']} "
+        + ("--init DIR " if r["init"] else f"--vae-steps {r['vae_steps']} ")
+        + f"--unet-steps {r['unet_steps']} --batch {r['batch']} --lr {r['lr']:g} "
+        f"--warmup {r['warmup']}`: {r['unet_steps']} UNet steps, {(r['vae_seconds'] + r['unet_seconds']) / 60:.1f} min, "
+        f"final loss {r['final_loss']:.4f}"
+        for i, r in enumerate(info["history"])
+    )
     card = f"""---
 library_name: diffusers
 pipeline_tag: text-to-image
@@ -426,10 +455,15 @@ at 64x64 pixels, where colour is one of {", ".join(shapes.COLOUR_NAMES)} and sha
 import torch
 from diffusers import DiffusionPipeline
 
-pipe = DiffusionPipeline.from_pretrained("novagenia/embedded/tiny-shapes",
-                                         torch_dtype=torch.float32, use_safetensors=True)
-image = pipe("a red square on a white background", num_inference_steps=20,
-             guidance_scale=6.0, generator=torch.manual_seed(0)).images[0]  # 64x64
+pipe = DiffusionPipeline.from_pretrained(
+    "novagenia/embedded/tiny-shapes", torch_dtype=torch.float32, use_safetensors=True
+)
+image = pipe(
+    "a red square on a white background",
+    num_inference_steps=20,
+    guidance_scale=6.0,
+    generator=torch.manual_seed(0),
+).images[0]  # 64x64
 ```
 
 Native size 64x64 (UNet `sample_size` 16, VAE factor 4). The scheduler is v-prediction with
@@ -459,19 +493,19 @@ Total {sum(p.values()):,} parameters, stored as fp16 safetensors: {info["size_mb
 
 ## Training
 
-`python -m novagenia.embedded.train --out DIR --seed {info["seed"]} --minutes {info["minutes"]}`
-(to rerun the same step counts exactly: `--vae-steps {info["vae_steps"]} --unet-steps {info["unet_steps"]}`).
+{training}
 
-- Seed {info["seed"]}; {info["threads"]} CPU threads ({info["machine"]}), no GPU; torch {torch.__version__}.
+- {info["threads"]} CPU threads ({info["machine"]}), no GPU; torch {torch.__version__}.
 - VAE: {info["vae_steps"]} steps, batch {info["vae_batch"]}, L1+MSE + 1e-6 KL, AdamW, then frozen
   ({info["vae_seconds"] / 60:.1f} min); reconstructions: mean abs error
   {info["vae_mae"]:.1f}/255, judged correctly {100 * info["vae_judge"]:.0f} % (64 pictures).
-- UNet + text encoder jointly: {info["unet_steps"]} steps, batch {info["batch"]} (fresh pictures
-  every step), v-prediction MSE, {int(100 * info["uncond_p"])} % empty prompts (for CFG), AdamW lr
-  {info["lr"]:g} with {info["warmup"]} warmup steps and cosine decay, grad-norm clip 1, EMA
-  {info["ema"]} of the weights (the EMA weights are saved); final loss {info["final_loss"]:.4f}
+- UNet + text encoder jointly: {info["unet_steps"]} steps in all, batch {info["batch"]} (fresh
+  pictures every step), v-prediction MSE, {int(100 * info["uncond_p"])} % empty prompts (for CFG),
+  AdamW with warmup and cosine decay in each run, grad-norm clip 1, EMA {info["ema"]} of the
+  weights (the EMA weights are saved); final loss {info["final_loss"]:.4f}
   ({info["unet_seconds"] / 60:.1f} min).
 - Total wall clock {info["total_seconds"] / 60:.1f} min (under `nice`, on a shared machine).
+  `training.json` beside the weights holds each run's figures.
 
 ## Measured quality
 
@@ -531,6 +565,11 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-n-other", type=int, default=48)
     ap.add_argument("--guidance", type=float, default=6.0)
     ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument(
+        "--init",
+        default=None,
+        help="continue training the pipeline saved in this folder (its VAE stays frozen)",
+    )
     args = ap.parse_args(argv)
 
     out = Path(args.out)
@@ -551,25 +590,30 @@ def main(argv=None) -> int:
     threads = torch.get_num_threads()
     log(f"seed {args.seed}, {threads} threads, budget {args.minutes} min")
 
-    tok = build_tokenizer()
-    vae = make_vae()
-    text_encoder = make_text_encoder(tok)
-    unet = make_unet(args.channels, text_encoder.config.hidden_size)
+    if args.init:
+        tok, vae, text_encoder, unet, history = load_init(Path(args.init))
+        vae_steps, vae_s = 0, 0.0
+        log(f"continuing from {args.init} ({sum(r['unet_steps'] for r in history)} UNet steps)")
+    else:
+        tok = build_tokenizer()
+        vae = make_vae()
+        text_encoder = make_text_encoder(tok)
+        unet = make_unet(args.channels, text_encoder.config.hidden_size)
+        history = []
+        vae_steps, vae_s = train_vae(
+            vae,
+            rng,
+            args.vae_steps,
+            args.vae_batch,
+            args.vae_lr,
+            budget_s=None if args.unet_steps is not None else args.vae_share * 60.0 * args.minutes,
+        )
+        arr, _ = shapes.make_batch(rng, 256)
+        std = encode(vae, arr).std().item()
+        vae.register_to_config(scaling_factor=1.0 / std)
+        log(f"latent std {std:.4f} -> scaling_factor {1.0 / std:.4f}")
     params = {"vae": n_params(vae), "unet": n_params(unet), "text_encoder": n_params(text_encoder)}
     log(f"params {params}")
-
-    vae_steps, vae_s = train_vae(
-        vae,
-        rng,
-        args.vae_steps,
-        args.vae_batch,
-        args.vae_lr,
-        budget_s=None if args.unet_steps is not None else args.vae_share * 60.0 * args.minutes,
-    )
-    arr, _ = shapes.make_batch(rng, 256)
-    std = encode(vae, arr).std().item()
-    vae.register_to_config(scaling_factor=1.0 / std)
-    log(f"latent std {std:.4f} -> scaling_factor {1.0 / std:.4f}")
     with torch.no_grad():
         arr, samples = shapes.make_batch(rng, 64)
         rec = vae.decode(encode(vae, arr)).sample
@@ -589,8 +633,24 @@ def main(argv=None) -> int:
     total_s = time.time() - t_start
     log(f"training done: {steps} UNet steps, {total_s / 60:.1f} min")
 
+    history.append(
+        {
+            "init": args.init,
+            "seed": args.seed,
+            "minutes": args.minutes,
+            "vae_steps": vae_steps,
+            "vae_seconds": round(vae_s, 1),
+            "unet_steps": steps,
+            "unet_seconds": round(unet_s, 1),
+            "batch": args.batch,
+            "lr": args.lr,
+            "warmup": args.warmup,
+            "final_loss": round(final_loss, 4),
+        }
+    )
     out.mkdir(parents=True, exist_ok=True)
     save_pipeline(out, vae, ema_t, tok, ema_u)
+    (out / TRAINING_LOG).write_text(json.dumps({"runs": history}, indent=1) + "\n")
     size = dir_size(out)
     log(f"saved to {out}: {size / 1e6:.2f} MB")
 
@@ -613,20 +673,21 @@ def main(argv=None) -> int:
         "vocab_size": len(tok),
         "scaling_factor": vae.config.scaling_factor,
         "unet_channels": list(unet.config.block_out_channels),
-        "vae_steps": args.vae_steps,
+        "history": history,
+        "vae_steps": sum(r["vae_steps"] for r in history),
         "vae_batch": args.vae_batch,
-        "vae_seconds": vae_s,
+        "vae_seconds": sum(r["vae_seconds"] for r in history),
         "vae_judge": float(vae_ok),
         "vae_mae": vae_mae,
-        "unet_steps": steps,
+        "unet_steps": sum(r["unet_steps"] for r in history),
         "batch": args.batch,
         "uncond_p": args.uncond_p,
         "lr": args.lr,
         "warmup": args.warmup,
         "ema": args.ema,
         "final_loss": final_loss,
-        "unet_seconds": unet_s,
-        "total_seconds": total_s,
+        "unet_seconds": sum(r["unet_seconds"] for r in history),
+        "total_seconds": sum(r["vae_seconds"] + r["unet_seconds"] for r in history),
         "size_mb": size / 1e6,
         "guidance": args.guidance,
         "eval": res,
