@@ -119,3 +119,58 @@ def make_test_loras(root: Path) -> dict[str, Path]:
         "shapes_bare": write_lora(root / "shapes_bare.safetensors", seed=4, fmt="kohya"),
         "wide": write_lora(root / "wide.safetensors", seed=5, cross_attention_dim=64),
     }
+
+
+def write_colour_swap_lora(
+    path: Path, source: str = "red", target: str = "green", steps: int = 80, rank: int = 8
+) -> Path:
+    """A real LoRA for the embedded `tiny-shapes` model, trained in seconds: a text-encoder
+    adapter that makes every prompt saying `source` encode as the same prompt saying
+    `target` (and leaves prompts without `source` as they were), so the model draws the
+    `target` colour where it was asked for `source`. Saved in the diffusers format."""
+    from diffusers import DiffusionPipeline
+
+    from novagenia.embedded import EMBEDDED_DIR, shapes
+
+    base = DiffusionPipeline.from_pretrained(
+        EMBEDDED_DIR / "tiny-shapes", torch_dtype=torch.float32
+    )
+    tokenizer, encoder = base.tokenizer, base.text_encoder.requires_grad_(False)
+    prompts = [
+        shapes.prompt_for(colour, shape, background)
+        for colour in shapes.COLOUR_NAMES
+        for background in shapes.COLOUR_NAMES
+        for shape in shapes.SHAPES
+        if colour != background
+    ]
+    swapped = [p.replace(f" {source} ", f" {target} ") for p in prompts]
+
+    def ids(texts: list[str]) -> torch.Tensor:
+        return tokenizer(
+            texts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt"
+        ).input_ids
+
+    with torch.no_grad():
+        wanted = encoder(ids(swapped))[0]
+    config = lora_config(rank, TEXT_TARGETS + ["fc1", "fc2"])
+    config.lora_alpha = rank  # scale 1: weight 1 applies exactly what was trained
+    encoder = inject_adapter_in_model(config, encoder)
+    torch.manual_seed(0)
+    trainable = [p for n, p in encoder.named_parameters() if "lora_" in n]
+    for p in trainable:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(trainable, lr=1e-2)
+    inputs = ids(prompts)
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(encoder(inputs)[0], wanted)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    StableDiffusionPipeline.save_lora_weights(
+        path.parent,
+        text_encoder_lora_layers=get_peft_model_state_dict(encoder),
+        weight_name=path.name,
+        text_encoder_lora_adapter_metadata=config.to_dict(),
+    )
+    return path

@@ -8,7 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from tests.lora_files import make_test_loras
+from novagenia.embedded import TINY_SHAPES
+from novagenia.embedded.shapes import judge
+from tests.lora_files import make_test_loras, write_colour_swap_lora
 from tests.served import served_app
 
 pytestmark = pytest.mark.serve
@@ -189,6 +191,21 @@ def test_weights_mixing_and_plain_jobs_after_lora_jobs(app):
     assert np.array_equal(app.pixels(run(app)), plain)
     kohya = app.pixels(run(app, loras=[{"name": "shapes", "weight": 0.8}]))
     assert not np.array_equal(kohya, plain)
+
+
+def test_a_trained_lora_changes_what_the_trained_model_draws(app, tmp_path):
+    """A LoRA trained by the test on `tiny-shapes` to say green where the prompt says red:
+    at weight 1 the red square comes out green, at weight 0 (and without it) it is red."""
+    path = write_colour_swap_lora(tmp_path / "red_to_green.safetensors")
+    assert upload(app, path.read_bytes(), path.name).status_code == 201
+    square = {"model": TINY_SHAPES, "prompt": "a red square on a white background"}
+    drawn = {}
+    for weight in (None, 0.0, 1.0):
+        loras = [] if weight is None else [{"name": "red_to_green", "weight": weight}]
+        jobs = [run(app, **square, steps=20, seed=seed, loras=loras) for seed in (1, 2)]
+        drawn[weight] = [judge(app.pixels(job))[:2] for job in jobs]
+    assert drawn[None] == drawn[0.0] == [("white", "red")] * 2
+    assert drawn[1.0] == [("white", "green")] * 2
 
 
 def test_prompt_tags_work_like_the_loras_field(app):
