@@ -3,7 +3,8 @@ import type { APIRequestContext, Page } from "@playwright/test";
 /** Where serve_e2e.yaml listens. */
 export const BASE_URL = "http://127.0.0.1:7870";
 
-export const TINY = "novagenia/tiny-random";
+/** The embedded trained model (the default): its pictures show what was asked. */
+export const TINY = "novagenia/tiny-shapes";
 
 export interface JobJson {
   id: string;

@@ -10,7 +10,7 @@ test("upload a LoRA, then generate with it", async ({ page, request }) => {
   await drainQueue(request);
   await request.delete("/api/v1/loras/e2e_tiny"); // left over by an earlier run on a reused server
 
-  // a tiny LoRA that fits the embedded model, made by the backend's own tooling
+  // a LoRA for the embedded model that draws red as green, made by the backend's test tooling
   const file = fileURLToPath(new URL("../test-results/e2e-lora/e2e_tiny.safetensors", import.meta.url));
   execFileSync("../.venv/bin/python", ["e2e/make_tiny_lora.py", file]);
 
@@ -24,7 +24,7 @@ test("upload a LoRA, then generate with it", async ({ page, request }) => {
 
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Studio" }).click();
   await expect(page.getByText("e2e_tiny").first()).toBeVisible();
-  await page.getByLabel("Prompt", { exact: true }).fill("a blue square");
+  await page.getByLabel("Prompt", { exact: true }).fill("a red square on a white background");
   await page.getByRole("button", { name: /Generate/ }).click();
   await expect(page.getByTestId("result-image")).toBeVisible({ timeout: 90_000 });
   await page.getByTestId("result-image").click();

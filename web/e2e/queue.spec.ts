@@ -6,7 +6,7 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   await drainQueue(request);
   const tag = Date.now().toString(36);
   // a slow job holds the only worker, so the next ones stay queued
-  const blocker = await submitJob(request, { prompt: "slow blocker", steps: 150, width: 512, height: 512 });
+  const blocker = await submitJob(request, { prompt: "slow blocker", steps: 150, width: 256, height: 256 });
   const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4 });
   const second = await submitJob(request, { prompt: `queued second ${tag}`, steps: 4 });
 

@@ -56,7 +56,7 @@ test("every view at desktop and phone width, with no sideways scrolling", async 
     }
   }
   // a job running: live preview and progress on the canvas, the queue with running and queued rows
-  const blocker = await submitJob(request, { prompt: "a slow blue square", steps: 150, width: 512, height: 512 });
+  const blocker = await submitJob(request, { prompt: "a slow blue square", steps: 150, width: 256, height: 256 });
   await submitJob(request, { prompt: "waiting its turn", steps: 4 });
   await submitJob(request, { prompt: "waiting too, at a higher priority", steps: 4, priority: 5 });
   await page.evaluate((id) => {
