@@ -118,7 +118,8 @@ MODEL_DIR = Path(shapes.__file__).resolve().parent / "tiny-shapes"
 
 
 @pytest.mark.skipif(not (MODEL_DIR / "model_index.json").exists(), reason="no trained model")
-def test_committed_pipeline_follows_its_prompt():
+def test_committed_pipeline_draws_what_it_is_asked():
+    """One prompt per shape, two seeds each, in one batch: background, colour and shape."""
     import torch
     from diffusers import DiffusionPipeline
 
@@ -126,12 +127,18 @@ def test_committed_pipeline_follows_its_prompt():
         MODEL_DIR, torch_dtype=torch.float32, use_safetensors=True
     )
     pipe.set_progress_bar_config(disable=True)
-    image = pipe(
-        "a red square on a white background",
+    cases = [
+        ("red", "square", "white"),
+        ("yellow", "circle", "blue"),
+        ("black", "triangle", "orange"),
+    ]
+    cases = [(case, seed) for case in cases for seed in (0, 1)]
+    images = pipe(
+        [shapes.prompt_for(*case) for case, _ in cases],
         num_inference_steps=20,
         guidance_scale=6.0,
-        generator=torch.Generator().manual_seed(0),
-    ).images[0]
-    assert image.size == (64, 64)
-    background, colour, _shape = judge(image)
-    assert background == "white" and colour == "red"
+        generator=[torch.Generator().manual_seed(seed) for _, seed in cases],
+    ).images
+    assert {image.size for image in images} == {(64, 64)}
+    for ((colour, shape, background), _), image in zip(cases, images, strict=True):
+        assert judge(image) == (background, colour, shape)
