@@ -1,7 +1,9 @@
 """Images/s for batch sizes 1, 2, 4, 8: through the served app (claim-time batching,
 `max_batch_size` = N) and through the direct pipeline (one call for N images), one run.
+The same number of images at every batch size, so the fixed costs of a run (the first
+claim, the last poll) weigh the same on each.
 
-    python -m bench.batching [--steps 20] [--size 128] [--batches 4]
+    python -m bench.batching [--steps 20] [--size 128] [--images 32]
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ from tests.served import served_app
 BATCH_SIZES = (1, 2, 4, 8)
 
 
-def served_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, size: int) -> float:
+def served_images_per_s(data_dir: Path, batch: int, images: int, steps: int, size: int) -> float:
     with served_app(
         data_dir, max_batch_size=batch, batch_wait_s=0.05, preview_every_steps=0
     ) as app:
         request = {
             key: value for key, value in job_request(0, steps, size).items() if key != "seed"
         }
-        return 1 / served_seconds_per_image(app, request, batch * batches)
+        return 1 / served_seconds_per_image(app, request, images)
 
 
-def direct_images_per_s(data_dir: Path, batch: int, batches: int, steps: int, size: int) -> float:
+def direct_images_per_s(data_dir: Path, batch: int, images: int, steps: int, size: int) -> float:
     loaded = load_direct(data_dir)
     run_direct(loaded, list(range(batch)), steps, size)  # warm-up
-    seconds = sum(run_direct(loaded, list(range(batch)), steps, size) for _ in range(batches))
-    return batch * batches / seconds
+    calls = max(1, images // batch)
+    seconds = sum(run_direct(loaded, list(range(batch)), steps, size) for _ in range(calls))
+    return batch * calls / seconds
 
 
 def main() -> None:
@@ -39,20 +42,20 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--images", type=int, default=32, help="images per batch size")
     options = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for batch in BATCH_SIZES:
             served = served_images_per_s(
-                Path(scratch), batch, options.batches, options.steps, options.size
+                Path(scratch), batch, options.images, options.steps, options.size
             )
             direct = direct_images_per_s(
-                Path(scratch), batch, options.batches, options.steps, options.size
+                Path(scratch), batch, options.images, options.steps, options.size
             )
             rows.append((batch, served, direct))
     print(
-        f"tiny model, {options.steps} steps at {options.size}², CPU, {options.batches} batches per size"
+        f"tiny model, {options.steps} steps at {options.size}², CPU, {options.images} images per size"
     )
     print("batch  served img/s  direct img/s  served/direct  served vs batch 1")
     for batch, served, direct in rows:
