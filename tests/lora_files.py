@@ -47,8 +47,11 @@ def lora_layers(
     }
 
 
-def lora_config(rank: int, targets: list[str]) -> LoraConfig:
-    return LoraConfig(r=rank, lora_alpha=rank / 2, target_modules=targets)
+def lora_config(rank: int, targets: list[str], alpha: float | None = None) -> LoraConfig:
+    """`alpha` defaults to rank / 2 (scale 0.5), as trainers commonly save them."""
+    return LoraConfig(
+        r=rank, lora_alpha=rank / 2 if alpha is None else alpha, target_modules=targets
+    )
 
 
 def to_kohya(layers: dict[str, dict[str, torch.Tensor]], rank: int) -> dict[str, torch.Tensor]:
@@ -128,14 +131,14 @@ def write_colour_swap_lora(
     adapter that makes every prompt saying `source` encode as the same prompt saying
     `target` (and leaves prompts without `source` as they were), so the model draws the
     `target` colour where it was asked for `source`. Saved in the diffusers format."""
-    from diffusers import DiffusionPipeline
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     from novagenia.embedded import EMBEDDED_DIR, shapes
 
-    base = DiffusionPipeline.from_pretrained(
-        EMBEDDED_DIR / "tiny-shapes", torch_dtype=torch.float32
-    )
-    tokenizer, encoder = base.tokenizer, base.text_encoder.requires_grad_(False)
+    model_dir = EMBEDDED_DIR / "tiny-shapes"  # only its tokenizer and text encoder are needed
+    tokenizer = CLIPTokenizer.from_pretrained(model_dir / "tokenizer")
+    encoder = CLIPTextModel.from_pretrained(model_dir / "text_encoder", dtype=torch.float32)
+    encoder.requires_grad_(False)
     prompts = [
         shapes.prompt_for(colour, shape, background)
         for colour in shapes.COLOUR_NAMES
@@ -152,8 +155,8 @@ def write_colour_swap_lora(
 
     with torch.no_grad():
         wanted = encoder(ids(swapped))[0]
-    config = lora_config(rank, TEXT_TARGETS + ["fc1", "fc2"])
-    config.lora_alpha = rank  # scale 1: weight 1 applies exactly what was trained
+    # scale 1: weight 1 applies exactly what was trained
+    config = lora_config(rank, TEXT_TARGETS + ["fc1", "fc2"], alpha=rank)
     encoder = inject_adapter_in_model(config, encoder)
     torch.manual_seed(0)
     trainable = [p for n, p in encoder.named_parameters() if "lora_" in n]
