@@ -51,7 +51,8 @@ export function JobViewer() {
     setBusy(true);
     try {
       const next = await useJobs.getState().submit({ ...r });
-      useStudio.getState().loadRequest(r, false);
+      // the server resolved the seed into the request: the form shows the one re-used
+      useStudio.getState().loadRequest(r, true);
       useStudio.getState().setActive(next);
       close();
       useRoute.getState().navigate("studio");

@@ -17,7 +17,7 @@ export interface StudioForm {
   /** null: the model's native size. */
   width: number | null;
   height: number | null;
-  /** null: a random seed for every run. */
+  /** null or -1 (AUTOMATIC1111's convention): a random seed for every run. */
   seed: number | null;
   batch_size: number;
   priority: number;
@@ -58,6 +58,11 @@ export function randomSeed(random: () => number = Math.random): number {
   return Math.floor(random() * MAX_SEED);
 }
 
+/** Empty and −1 both ask the server for a random seed. */
+export function isRandomSeed(seed: number | null): seed is null {
+  return seed === null || seed === -1;
+}
+
 /** The form as the API wants it: absent fields stay absent so the server resolves them. */
 export function toRequest(form: StudioForm): GenerationRequest {
   const request: GenerationRequest = {
@@ -75,7 +80,7 @@ export function toRequest(form: StudioForm): GenerationRequest {
     request.width = form.width;
     request.height = form.height;
   }
-  if (form.seed !== null) request.seed = form.seed;
+  if (!isRandomSeed(form.seed)) request.seed = form.seed;
   return request;
 }
 

@@ -87,6 +87,28 @@ describe("Queue", () => {
     expect(screen.queryByRole("dialog")).toBeNull();
   });
 
+  it("re-runs a finished job with its seed and shows that seed in the Studio's form", async () => {
+    const user = userEvent.setup();
+    const again = makeJob({ id: "again", request: { ...done.request } });
+    const { calls } = mockApi({
+      "GET /queue": queueBody([]),
+      "GET /jobs": { body: { jobs: [done], next_cursor: null } },
+      "POST /jobs": { status: 202, body: again },
+    });
+    useStudio.getState().update({ seed: null });
+    render(
+      <>
+        <Queue />
+        <JobViewer />
+      </>,
+    );
+    await user.click(await screen.findByRole("button", { name: /Open "a finished picture"/ }));
+    await user.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Re-run" }));
+    expect(calls.find((c) => c.method === "POST")?.body).toMatchObject({ seed: 99 });
+    expect(useStudio.getState().form.seed).toBe(99);
+    expect(useStudio.getState().activeJobId).toBe("again");
+  });
+
   it("loads more history while the server has more", async () => {
     const user = userEvent.setup();
     const { calls } = mockApi({

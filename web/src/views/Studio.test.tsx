@@ -162,6 +162,23 @@ describe("Studio", () => {
     expect(useStudio.getState().form.seed).toBeNull();
   });
 
+  it("takes seed −1 as random (AUTOMATIC1111): no seed is sent", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    await user.type(screen.getByLabelText("Seed"), "-1");
+    expect(screen.getByLabelText("Seed")).toHaveValue(-1);
+    expect(screen.getByLabelText("Seed")).toHaveAccessibleDescription(/random/);
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    expect(calls[0].body).not.toHaveProperty("seed");
+
+    await user.clear(screen.getByLabelText("Seed"));
+    await user.type(screen.getByLabelText("Seed"), "0");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    expect(calls[1].body).toMatchObject({ seed: 0 });
+  });
+
   it("draws each size preset with its ratio and keeps native selected by default", () => {
     renderStudio();
     const group = screen.getByRole("radiogroup", { name: "Image size" });

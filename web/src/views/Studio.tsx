@@ -10,7 +10,7 @@ import { StatusBadge } from "../components/StatusBadge";
 import { formatSeconds } from "../lib/format";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
-import { MAX_SEED, toRequest, useStudio } from "../stores/studio";
+import { isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
 
@@ -269,21 +269,23 @@ export function Studio() {
             <SizePresets presets={presets} nativeSize={nativeSize} width={form.width} height={form.height} onChange={(width, height) => update({ width, height })} />
           </div>
           <div className="field">
-            <label htmlFor={ids.seed}>Seed</label>
+            <div className="field-head">
+              <label htmlFor={ids.seed}>Seed</label>
+              <span className="hint" id={`${ids.seed}-hint`}>
+                {isRandomSeed(form.seed) ? "random each run (empty or −1)" : "fixed"}
+              </span>
+            </div>
             <div className="row">
               <input
                 id={ids.seed}
                 type="number"
                 inputMode="numeric"
-                min={0}
+                min={-1}
                 max={MAX_SEED}
                 placeholder="random"
+                aria-describedby={`${ids.seed}-hint`}
                 value={form.seed ?? ""}
-                onChange={(e) => {
-                  const v = e.target.value;
-                  const n = Math.floor(Number(v));
-                  update({ seed: v === "" || !Number.isFinite(n) ? null : Math.min(MAX_SEED, Math.max(0, n)) });
-                }}
+                onChange={(e) => update({ seed: e.target.value === "" ? null : Number(e.target.value) })}
               />
               <button type="button" className="icon-btn bordered" aria-label="Random seed" title="Random seed" onClick={() => update({ seed: null })}>
                 <Icon name="dice" />
