@@ -13,7 +13,7 @@ const config = (auth: boolean) => ({
   default_model: "novagenia/tiny-random",
   auth_required: auth,
   max_batch_size: 8,
-  limits: { min_size: 64, max_size: 2048, max_steps: 150 },
+  limits: { min_size: 64, max_size: 2048, max_steps: 150, max_batch_size: 8 },
 });
 
 const emptyQueue = { counts: { queued: 2, running: 1, succeeded: 0, failed: 0, cancelled: 0 }, models: {}, queued: [], running: [] };

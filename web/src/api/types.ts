@@ -82,6 +82,10 @@ export interface ModelInfo {
   default: boolean;
   /** Replicas holding the model in memory, where the server reports it. */
   loaded_on?: string[];
+  /** Names of the samplers that apply to it (GET /samplers has their labels). */
+  samplers: string[];
+  /** False for the embedded models and the default one. */
+  deletable: boolean;
 }
 
 export interface Sampler {
@@ -94,7 +98,7 @@ export interface AppConfig {
   default_model: string;
   auth_required: boolean;
   max_batch_size: number;
-  limits: { min_size: number; max_size: number; max_steps: number };
+  limits: { min_size: number; max_size: number; max_steps: number; max_batch_size: number };
 }
 
 export interface Lora {
@@ -110,6 +114,8 @@ export interface Lora {
   rank: number | null;
   alpha: number | null;
   format: string;
+  /** Ids of the installed models whose layers it fits. */
+  fits: string[];
 }
 
 export type LoraUpdate = Partial<

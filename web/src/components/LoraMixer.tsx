@@ -1,5 +1,6 @@
 import { useId, useState } from "react";
 
+import { checkNumber, LORA_WEIGHT } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
 import { useStudio } from "../stores/studio";
 import { Icon } from "./Icon";
@@ -56,6 +57,7 @@ export function LoraMixer() {
                   max={2}
                   step={0.05}
                   value={entry.weight}
+                  error={checkNumber(entry.weight, LORA_WEIGHT)}
                   onChange={(weight) => setLora(entry.name, weight)}
                 />
                 {info && info.trigger_words.length > 0 && (

@@ -12,6 +12,7 @@ export interface StudioForm {
   negative_prompt: string;
   model: string | null;
   sampler: string;
+  /** NaN while its field holds no number (the form shows it as an error). */
   steps: number;
   guidance_scale: number;
   /** null: the model's native size. */
@@ -134,7 +135,12 @@ export const useStudio = create<StudioState>()(
       partialize: (s) => ({ form: s.form, activeJobId: s.activeJobId, lastSeed: s.lastSeed }),
       merge: (persisted, current) => {
         const p = (persisted ?? {}) as Partial<StudioState>;
-        return { ...current, ...p, form: { ...DEFAULT_FORM, ...(p.form ?? {}) } };
+        const form = { ...DEFAULT_FORM, ...(p.form ?? {}) };
+        // JSON keeps a field left without a number (NaN) as null: it is still no number
+        for (const key of ["steps", "guidance_scale", "batch_size", "priority"] as const) {
+          if (typeof form[key] !== "number") form[key] = Number.NaN;
+        }
+        return { ...current, ...p, form };
       },
     },
   ),

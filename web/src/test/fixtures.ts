@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 
-import type { Job, JobEvent, Lora } from "../api/types";
+import type { AppConfig, Job, JobEvent, Lora, ModelInfo, Sampler } from "../api/types";
 import { useAuth } from "../stores/auth";
 import { useCatalog } from "../stores/catalog";
 import { useDownloads } from "../stores/downloads";
@@ -63,6 +63,38 @@ export function makeLora(overrides: Partial<Lora> = {}): Lora {
     rank: 4,
     alpha: 4,
     format: "kohya",
+    fits: ["novagenia/tiny-random"],
+    ...overrides,
+  };
+}
+
+export const SAMPLERS: Sampler[] = [
+  { name: "euler_a", label: "Euler a" },
+  { name: "dpmpp_2m", label: "DPM++ 2M" },
+];
+
+/** The embedded default model, as GET /models describes it. */
+export function makeModel(overrides: Partial<ModelInfo> = {}): ModelInfo {
+  return {
+    id: "novagenia/tiny-random",
+    source: "embedded",
+    pipeline_class: "StableDiffusionPipeline",
+    size_bytes: 0,
+    native_size: 128,
+    default: true,
+    samplers: SAMPLERS.map((s) => s.name),
+    deletable: false,
+    ...overrides,
+  };
+}
+
+export function makeConfig(overrides: Partial<AppConfig> = {}): AppConfig {
+  return {
+    version: "0.1.0",
+    default_model: "novagenia/tiny-random",
+    auth_required: false,
+    max_batch_size: 8,
+    limits: { min_size: 64, max_size: 2048, max_steps: 150, max_batch_size: 8 },
     ...overrides,
   };
 }

@@ -8,6 +8,7 @@ import { Modal } from "../components/Modal";
 import { Monogram } from "../components/Monogram";
 import { NumberSlider } from "../components/NumberSlider";
 import { formatBytes } from "../lib/format";
+import { checkNumber, LORA_WEIGHT } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
 import { useStudio } from "../stores/studio";
 import { notify, reportError } from "../stores/toasts";
@@ -37,6 +38,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
   const [weight, setWeight] = useState(lora.default_weight ?? 1);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [busy, setBusy] = useState(false);
+  const weightError = checkNumber(weight, LORA_WEIGHT);
 
   const save = async (e: React.FormEvent) => {
     e.preventDefault();
@@ -75,7 +77,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
 
   return (
     <Modal title={`Edit ${lora.name}`} onClose={onClose}>
-      <form className="stack" onSubmit={save}>
+      <form className="stack" onSubmit={save} noValidate>
         <div className="field">
           <label htmlFor={ids.title}>Title</label>
           <input id={ids.title} value={title} onChange={(e) => setTitle(e.target.value)} data-autofocus />
@@ -96,7 +98,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
           </label>
           <input id={ids.triggers} value={triggers} onChange={(e) => setTriggers(e.target.value)} />
         </div>
-        <NumberSlider label="Default weight" min={-2} max={2} step={0.05} value={weight} onChange={setWeight} />
+        <NumberSlider label="Default weight" min={-2} max={2} step={0.05} value={weight} error={weightError} onChange={setWeight} />
         <p className="muted small">
           {lora.format} · {formatBytes(lora.size_bytes)}
           {lora.rank ? ` · rank ${lora.rank}` : ""}
@@ -111,7 +113,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
             <button type="button" className="btn" onClick={onClose}>
               Cancel
             </button>
-            <button type="submit" className="btn primary" disabled={busy}>
+            <button type="submit" className="btn primary" disabled={busy || Boolean(weightError)}>
               Save
             </button>
           </div>

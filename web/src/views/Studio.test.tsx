@@ -6,19 +6,16 @@ import { Toasts } from "../components/Toasts";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
 import { useStudio } from "../stores/studio";
-import { jobEvent, makeJob, makeLora, mockApi, progressEvent, resetStores } from "../test/fixtures";
+import { jobEvent, makeConfig, makeJob, makeLora, makeModel, mockApi, progressEvent, resetStores, SAMPLERS } from "../test/fixtures";
 import { Studio } from "./Studio";
 
 beforeEach(() => {
   resetStores();
   vi.unstubAllGlobals();
   useCatalog.setState({
-    config: { version: "0.1.0", default_model: "novagenia/tiny-random", auth_required: false, max_batch_size: 8, limits: { min_size: 64, max_size: 2048, max_steps: 150 } },
-    models: [{ id: "novagenia/tiny-random", source: "embedded", pipeline_class: "StableDiffusionPipeline", size_bytes: 0, native_size: 128, default: true }],
-    samplers: [
-      { name: "euler_a", label: "Euler a" },
-      { name: "dpmpp_2m", label: "DPM++ 2M" },
-    ],
+    config: makeConfig(),
+    models: [makeModel()],
+    samplers: SAMPLERS,
     loras: [makeLora()],
     lorasState: "ready",
   });
@@ -140,7 +137,14 @@ describe("Studio", () => {
     const weight = screen.getByRole("spinbutton", { name: "pixel_art weight value" });
     await user.clear(weight);
     await user.type(weight, "-3{Enter}");
-    expect(useStudio.getState().form.loras[0].weight).toBe(-2);
+    // out of range: kept as typed, explained beside the field, never clamped silently
+    expect(weight).toHaveValue(-3);
+    expect(weight).toHaveAttribute("aria-invalid", "true");
+    expect(weight).toHaveAccessibleDescription("Must be from −2 to 2.");
+    await user.clear(weight);
+    await user.type(weight, "-1.5{Enter}");
+    expect(useStudio.getState().form.loras[0].weight).toBe(-1.5);
+    expect(weight).not.toHaveAttribute("aria-invalid");
 
     await user.type(screen.getByLabelText("Prompt"), "a cat");
     await user.click(screen.getByRole("button", { name: 'Insert trigger word "pixel style" in the prompt' }));
@@ -160,6 +164,51 @@ describe("Studio", () => {
     await user.click(screen.getByRole("button", { name: "Random seed" }));
     expect(seed).toHaveValue(null);
     expect(useStudio.getState().form.seed).toBeNull();
+  });
+
+  it.each([
+    ["Steps value", "0", "Must be from 1 to 150."],
+    ["Steps value", "999", "Must be from 1 to 150."],
+    ["CFG scale value", "-3", "Must be from 0 to 30."],
+    ["Batch size", "50", "Must be from 1 to 8."],
+    ["Priority", "99999", "Must be from −1000 to 1000."],
+    ["Seed", "-5", "Must be −1 (random) or from 0 to 4294967295."],
+  ])("shows %s %s as an error beside the field and refuses to generate", async (field, typed, message) => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    const input = screen.getByRole("spinbutton", { name: new RegExp(`^${field}`) });
+    await user.clear(input);
+    await user.type(input, `${typed}{Enter}`);
+    expect(input).toHaveValue(Number(typed));
+    expect(input).toHaveAttribute("aria-invalid", "true");
+    expect(input).toHaveAccessibleDescription(expect.stringContaining(message));
+    expect(screen.getByText(message)).toBeVisible();
+
+    const generate = screen.getByRole("button", { name: /Generate/ });
+    expect(generate).toBeDisabled();
+    expect(generate).toHaveAccessibleDescription(/^Fix this field first/);
+    await user.keyboard("{Control>}{Enter}{/Control}");
+    expect(calls.filter((c) => c.method === "POST")).toHaveLength(0);
+    expect(input).toHaveFocus();
+  });
+
+  it("takes its limits from the server's config", async () => {
+    const user = userEvent.setup();
+    useCatalog.setState({ config: makeConfig({ limits: { min_size: 64, max_size: 1024, max_steps: 50, max_batch_size: 4 } }) });
+    renderStudio();
+    const steps = screen.getByRole("spinbutton", { name: "Steps value" });
+    await user.clear(steps);
+    await user.type(steps, "60");
+    expect(steps).toHaveAccessibleDescription("Must be from 1 to 50.");
+    const batch = screen.getByLabelText("Batch size");
+    await user.clear(batch);
+    await user.type(batch, "5");
+    expect(batch).toHaveAccessibleDescription("Must be from 1 to 4.");
+    await user.clear(batch);
+    await user.type(batch, "4");
+    expect(batch).not.toHaveAttribute("aria-invalid");
   });
 
   it("takes seed −1 as random (AUTOMATIC1111): no seed is sent", async () => {

@@ -3,11 +3,12 @@ import { useCallback, useEffect, useId, useLayoutEffect, useRef, useState } from
 import { AuthImage } from "../components/AuthImage";
 import { Icon } from "../components/Icon";
 import { LoraMixer } from "../components/LoraMixer";
-import { NumberSlider } from "../components/NumberSlider";
+import { NumberSlider, parseNumber } from "../components/NumberSlider";
 import { ProgressBar } from "../components/ProgressBar";
 import { presetsFor, SizePresets } from "../components/SizePresets";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatSeconds } from "../lib/format";
+import { fieldLabel, type FormField, formLimits, validateForm } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
 import { isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
@@ -24,6 +25,21 @@ function GrowingTextarea(props: React.TextareaHTMLAttributes<HTMLTextAreaElement
     el.style.height = `${Math.min(el.scrollHeight + 2, 320)}px`;
   }, [props.value]);
   return <textarea ref={ref} rows={2} {...props} />;
+}
+
+/** A number input's text for a form value: empty for none (null, NaN). */
+const numberText = (value: number | null) => (value !== null && Number.isFinite(value) ? value : "");
+
+/** aria-invalid and aria-describedby for a field with `error`; its message has id `${id}-error`. */
+const invalidProps = (id: string, error: string | undefined) =>
+  error ? { "aria-invalid": true as const, "aria-describedby": `${id}-error` } : {};
+
+function FieldError({ id, error }: { id: string; error: string | undefined }) {
+  return error ? (
+    <p className="field-error" id={`${id}-error`}>
+      {error}
+    </p>
+  ) : null;
 }
 
 const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
@@ -132,7 +148,7 @@ function Canvas() {
 }
 
 export function Studio() {
-  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId() };
+  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId(), generateNote: useId() };
   const form = useStudio((s) => s.form);
   const update = useStudio((s) => s.update);
   const lastSeed = useStudio((s) => s.lastSeed);
@@ -142,15 +158,21 @@ export function Studio() {
   const samplers = useCatalog((s) => s.samplers);
   const submit = useJobs((s) => s.submit);
   const [submitting, setSubmitting] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
 
-  const maxSteps = config?.limits.max_steps ?? 150;
-  const maxBatch = config?.max_batch_size ?? 8;
+  const limits = formLimits(config);
+  const errors = validateForm(form, limits);
+  const invalidFields = Object.keys(errors) as FormField[];
   const modelId = form.model ?? config?.default_model ?? null;
   const nativeSize = models.find((m) => m.id === modelId)?.native_size;
   const presets = presetsFor(nativeSize, config?.limits.max_size, config?.limits.min_size);
 
   const generate = useCallback(async () => {
     const current = useStudio.getState().form;
+    if (Object.keys(validateForm(current, formLimits(useCatalog.getState().config))).length > 0) {
+      formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+      return;
+    }
     if (!current.prompt.trim()) {
       reportError("Nothing to generate", new Error("Write a prompt first."));
       return;
@@ -181,8 +203,10 @@ export function Studio() {
     <div className="studio">
       <Canvas />
       <form
+        ref={formRef}
         className="panel"
         aria-label="Generation settings"
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           void generate();
@@ -245,13 +269,15 @@ export function Studio() {
                 id={ids.batch}
                 type="number"
                 min={1}
-                max={maxBatch}
-                value={form.batch_size}
-                onChange={(e) => update({ batch_size: Math.min(maxBatch, Math.max(1, Math.floor(Number(e.target.value)) || 1)) })}
+                max={limits.maxBatch}
+                value={numberText(form.batch_size)}
+                {...invalidProps(ids.batch, errors.batch_size)}
+                onChange={(e) => update({ batch_size: parseNumber(e.target.value) })}
               />
+              <FieldError id={ids.batch} error={errors.batch_size} />
             </div>
           </div>
-          <NumberSlider label="Steps" min={1} max={maxSteps} step={1} value={form.steps} onChange={(steps) => update({ steps })} />
+          <NumberSlider label="Steps" min={1} max={limits.maxSteps} step={1} value={form.steps} error={errors.steps} onChange={(steps) => update({ steps })} />
           <NumberSlider
             label="CFG scale"
             hint="prompt strength"
@@ -259,6 +285,7 @@ export function Studio() {
             max={30}
             step={0.5}
             value={form.guidance_scale}
+            error={errors.guidance_scale}
             onChange={(guidance_scale) => update({ guidance_scale })}
           />
           <div className="field">
@@ -283,8 +310,9 @@ export function Studio() {
                 min={-1}
                 max={MAX_SEED}
                 placeholder="random"
-                aria-describedby={`${ids.seed}-hint`}
-                value={form.seed ?? ""}
+                value={numberText(form.seed)}
+                aria-invalid={errors.seed ? true : undefined}
+                aria-describedby={errors.seed ? `${ids.seed}-error ${ids.seed}-hint` : `${ids.seed}-hint`}
                 onChange={(e) => update({ seed: e.target.value === "" ? null : Number(e.target.value) })}
               />
               <button type="button" className="icon-btn bordered" aria-label="Random seed" title="Random seed" onClick={() => update({ seed: null })}>
@@ -301,6 +329,7 @@ export function Studio() {
                 <Icon name="reuse" />
               </button>
             </div>
+            <FieldError id={ids.seed} error={errors.seed} />
           </div>
           <div className="field">
             <label htmlFor={ids.priority}>
@@ -311,14 +340,27 @@ export function Studio() {
               type="number"
               min={-1000}
               max={1000}
-              value={form.priority}
-              onChange={(e) => update({ priority: Math.min(1000, Math.max(-1000, Math.floor(Number(e.target.value)) || 0)) })}
+              value={numberText(form.priority)}
+              {...invalidProps(ids.priority, errors.priority)}
+              onChange={(e) => update({ priority: parseNumber(e.target.value) })}
             />
+            <FieldError id={ids.priority} error={errors.priority} />
           </div>
           <LoraMixer />
         </div>
         <div className="generate-bar">
-          <button type="submit" className="btn primary big" disabled={submitting} aria-keyshortcuts="Control+Enter Meta+Enter">
+          {invalidFields.length > 0 && (
+            <p className="field-error" id={ids.generateNote}>
+              Fix {invalidFields.length === 1 ? "this field" : "these fields"} first: {invalidFields.map(fieldLabel).join(", ")}.
+            </p>
+          )}
+          <button
+            type="submit"
+            className="btn primary big"
+            disabled={submitting || invalidFields.length > 0}
+            aria-describedby={invalidFields.length > 0 ? ids.generateNote : undefined}
+            aria-keyshortcuts="Control+Enter Meta+Enter"
+          >
             <Icon name="sparkle" /> {submitting ? "Sending…" : "Generate"}
             <kbd>{isMac ? "⌘" : "Ctrl"}+Enter</kbd>
           </button>
