@@ -53,7 +53,10 @@ def run_direct(loaded: LoadedPipeline, seeds: list[int], steps: int, size: int) 
     ]
     started = time.perf_counter()
     generate(
-        loaded.pipeline, BatchPlan.from_jobs(jobs), lambda step, latents: None, loaded.schedulers
+        loaded.pipeline,
+        BatchPlan.from_jobs(jobs),
+        lambda step, latents: None,
+        loaded.scheduler_config,
     )
     return time.perf_counter() - started
 

@@ -14,10 +14,11 @@ import os
 import shutil
 import struct
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from novagenia.embedded import EMBEDDED_DIR, EMBEDDED_NAMESPACE, TINY_RANDOM, TINY_SHAPES
+from novagenia.engine.samplers import samplers_for
 from novagenia.paths import UnsafeName, safe_join
 
 
@@ -39,6 +40,7 @@ class ModelInfo:
     source: str  # "embedded" | "local"
     pipeline_class: str | None
     native_size: int
+    samplers: tuple[str, ...] = field(default_factory=lambda: samplers_for(None, None))
 
     @property
     def single_file(self) -> bool:
@@ -150,7 +152,18 @@ def _split(model_id: str) -> list[str]:
 
 def _describe(model_id: str, path: Path, source: str) -> ModelInfo:
     index = json.loads((path / "model_index.json").read_text())
-    return ModelInfo(model_id, path, source, index.get("_class_name"), _native_size(path))
+    samplers = samplers_for(
+        _read_json(path / "scheduler" / "scheduler_config.json"),
+        _read_json(path / "unet" / "config.json"),
+    )
+    return ModelInfo(model_id, path, source, index.get("_class_name"), _native_size(path), samplers)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 # Single-file checkpoint families, told apart by their state-dict keys (the way

@@ -31,6 +31,8 @@ class ModelOut(BaseModel):
     size_bytes: int
     native_size: int
     default: bool
+    deletable: bool = Field(description="False for embedded models and the default model.")
+    samplers: list[str] = Field(description="Names of the samplers that apply to this model.")
     loaded_on: list[str] = Field(
         default_factory=list, description="Diffusion replicas holding it in memory now."
     )

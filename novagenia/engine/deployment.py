@@ -36,6 +36,14 @@ logger = logging.getLogger("novagenia.diffusion")
 LOADED_REPORT_S = 30.0
 
 
+def describe_error(exc: Exception, limit: int = 300) -> str:
+    """An exception in words for a job's `error`: its message (first line, bounded), with
+    the class name only when the message says nothing."""
+    words = str(exc).strip().splitlines()
+    text = words[0] if words else ""
+    return text[:limit] if text else type(exc).__name__
+
+
 class ProgressReporter:
     """Carries step callbacks (pipeline thread) to the board (event loop) with at most one
     call in flight: steps that arrive meanwhile travel together in the next call, so
@@ -124,7 +132,7 @@ class Diffusion:
             return await self._fail_claimed(
                 model_id,
                 ticket_id,
-                f"model {model_id!r} could not be loaded ({type(exc).__name__})",
+                f"model {model_id!r} could not be loaded: {describe_error(exc)}",
             )
         self._note_loaded()
         jobs = await self.board.claim.remote(
@@ -181,7 +189,9 @@ class Diffusion:
         images = None
         started = time.perf_counter()
         try:
-            images = await asyncio.to_thread(generate, pipeline, plan, on_step, loaded.schedulers)
+            images = await asyncio.to_thread(
+                generate, pipeline, plan, on_step, loaded.scheduler_config
+            )
         except GenerationStopped:
             pass
         except Exception as exc:
@@ -273,6 +283,6 @@ class Diffusion:
         elif isinstance(exc, LoraError):
             message = str(exc)
         else:
-            message = f"generation failed ({type(exc).__name__})"
+            message = f"generation failed: {describe_error(exc)}"
         for job in jobs:
             await self.board.fail.remote(job.id, self.worker, message)

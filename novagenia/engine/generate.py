@@ -4,8 +4,9 @@ pixels whatever else shares the batch, and every image reports its seed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
@@ -55,19 +56,14 @@ def generate(
     pipeline: DiffusionPipeline,
     plan: BatchPlan,
     on_step: StepCallback,
-    scheduler_cache: dict[str, object] | None = None,
+    scheduler_config: Mapping[str, Any],
 ) -> list[Image.Image]:
     """Runs the pipeline; `on_step(step, latents)` is called after each step with the
-    1-based step number and may raise GenerationStopped."""
+    1-based step number and may raise GenerationStopped. The sampler's scheduler is made
+    afresh from the model's own `scheduler_config` (never from the previous run's
+    scheduler, whose options and state would leak into this one)."""
     request = plan.request
-    sampler = get_sampler(request.sampler)
-    if scheduler_cache is not None and sampler.name in scheduler_cache:
-        scheduler = scheduler_cache[sampler.name]
-    else:
-        scheduler = sampler.make(pipeline.scheduler.config)
-        if scheduler_cache is not None:
-            scheduler_cache[sampler.name] = scheduler
-    pipeline.scheduler = scheduler
+    pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     device = pipeline.device
     generator_device = "cpu" if device.type == "mps" else device
     generators = [torch.Generator(generator_device).manual_seed(seed) for seed in plan.seeds]

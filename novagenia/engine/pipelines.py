@@ -31,7 +31,8 @@ class LoadedPipeline:
         self.model_id = model_id
         self.pipeline = pipeline
         self.load_seconds = load_seconds
-        self.schedulers: dict[str, object] = {}  # sampler name → scheduler for this model
+        # The model's own scheduler settings, kept because samplers replace the scheduler
+        self.scheduler_config = dict(pipeline.scheduler.config)
         self._users = 0
         self._evicted = False
 

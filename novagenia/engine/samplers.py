@@ -1,12 +1,20 @@
 """Named samplers mapped to diffusers schedulers (swapped with `from_config`, as diffusers
-intends), with the labels AUTOMATIC1111 uses so infotexts and compat clients agree."""
+intends), with the labels AUTOMATIC1111 uses so infotexts and compat clients agree.
+
+Not every sampler applies to every model: `samplers_for` reads the model's own scheduler
+and UNet configs and keeps the samplers that can follow its noise schedule."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import diffusers
+
+ZERO_SNR_OPTION = "rescale_betas_zero_snr"
 
 
 @dataclass(frozen=True)
@@ -15,10 +23,32 @@ class Sampler:
     label: str
     scheduler: str
     options: dict[str, Any] = field(default_factory=dict)
+    distilled_only: bool = False  # needs a model distilled for it (LCM)
 
-    def make(self, base_config: Any) -> Any:
-        cls = getattr(diffusers, self.scheduler)
-        return cls.from_config(base_config, **self.options)
+    def make(self, model_config: Mapping[str, Any]) -> Any:
+        """A fresh scheduler for one batch: multistep schedulers keep per-run state, so
+        an instance is never shared between runs."""
+        return self.scheduler_class.from_config(model_config, **self.options)
+
+    @property
+    def scheduler_class(self) -> type:
+        return getattr(diffusers, self.scheduler)
+
+    @property
+    def karras(self) -> bool:
+        return bool(self.options.get("use_karras_sigmas"))
+
+    def applies_to(
+        self, scheduler_config: Mapping[str, Any], unet_config: Mapping[str, Any]
+    ) -> bool:
+        if self.distilled_only and not _lcm_distilled(scheduler_config, unet_config):
+            return False
+        if scheduler_config.get(ZERO_SNR_OPTION):
+            # A zero-terminal-SNR model was trained on a schedule that only schedulers
+            # implementing the rescale reproduce; Karras sigmas need a finite sigma_max
+            # (with an infinite one diffusers repeats timesteps and overruns its sigmas).
+            return _accepts(self.scheduler, ZERO_SNR_OPTION) and not self.karras
+        return True
 
 
 SAMPLERS: dict[str, Sampler] = {
@@ -37,9 +67,11 @@ SAMPLERS: dict[str, Sampler] = {
         ),
         Sampler("dpmpp_sde", "DPM++ SDE", "DPMSolverSinglestepScheduler"),
         Sampler("unipc", "UniPC", "UniPCMultistepScheduler"),
-        Sampler("ddim", "DDIM", "DDIMScheduler"),
-        Sampler("pndm", "PLMS", "PNDMScheduler"),
-        Sampler("lcm", "LCM", "LCMScheduler"),
+        # Latent diffusion never clips the predicted sample to [-1, 1] (that is for pixel
+        # space); with clipping, latents outside that range come out as the wrong picture.
+        Sampler("ddim", "DDIM", "DDIMScheduler", {"clip_sample": False}),
+        Sampler("pndm", "PLMS", "PNDMScheduler", {"skip_prk_steps": True}),
+        Sampler("lcm", "LCM", "LCMScheduler", distilled_only=True),
     )
 }
 
@@ -52,3 +84,27 @@ def get_sampler(name: str) -> Sampler:
     except KeyError:
         known = ", ".join(SAMPLERS)
         raise ValueError(f"unknown sampler {name!r}; known: {known}") from None
+
+
+def samplers_for(
+    scheduler_config: Mapping[str, Any] | None, unet_config: Mapping[str, Any] | None
+) -> tuple[str, ...]:
+    """Names of the samplers that apply to a model with these configs (None: unknown,
+    treated as a classic Stable Diffusion schedule)."""
+    scheduler_config = scheduler_config or {}
+    unet_config = unet_config or {}
+    return tuple(s.name for s in SAMPLERS.values() if s.applies_to(scheduler_config, unet_config))
+
+
+def _lcm_distilled(scheduler_config: Mapping[str, Any], unet_config: Mapping[str, Any]) -> bool:
+    """LCM-distilled pipelines ship an LCM scheduler; LCM-distilled UNets take the guidance
+    scale as an embedding (`time_cond_proj_dim`)."""
+    return (
+        scheduler_config.get("_class_name") == "LCMScheduler"
+        or unet_config.get("time_cond_proj_dim") is not None
+    )
+
+
+@cache
+def _accepts(scheduler: str, option: str) -> bool:
+    return option in inspect.signature(getattr(diffusers, scheduler).__init__).parameters

@@ -52,9 +52,16 @@ def resolve_request(
     except (ModelNotFound, UnsafeName):
         raise invalid("model", f"unknown model {model_id!r}; see GET /api/v1/models") from None
     try:
-        get_sampler(request.sampler)
+        sampler = get_sampler(request.sampler)
     except ValueError as exc:
         raise invalid("sampler", str(exc)) from None
+    if sampler.name not in model.samplers:
+        offered = ", ".join(model.samplers)
+        raise invalid(
+            "sampler",
+            f"sampler {sampler.name!r} ({sampler.label}) does not apply to model {model.id!r}; "
+            f"it offers: {offered}",
+        )
     try:
         prompt, loras = resolve_lora_set(request.prompt, request.loras, library)
     except LoraSetError as exc:

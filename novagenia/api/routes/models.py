@@ -28,6 +28,8 @@ async def list_models(context: Context) -> ModelList:
                 size_bytes=m.size_bytes if m.path.exists() else 0,
                 native_size=m.native_size,
                 default=m.id == default,
+                deletable=m.source == "local" and m.id != default,
+                samplers=list(m.samplers),
                 loaded_on=loaded_on.get(m.id, []),
             )
             for m in models
