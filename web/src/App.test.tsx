@@ -1,12 +1,13 @@
-import { render, screen } from "@testing-library/react";
+import { act, render, screen, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import { App } from "./App";
-import { eventSocket } from "./api/socket";
+import { eventSocket, useConnection } from "./api/socket";
 import { API_KEY_STORAGE } from "./stores/auth";
 import { useRoute } from "./stores/route";
-import { mockApi, resetStores } from "./test/fixtures";
+import { useServer } from "./stores/server";
+import { makeLora, makeModel, mockApi, resetStores, SAMPLERS } from "./test/fixtures";
 
 const config = (auth: boolean) => ({
   version: "0.1.0",
@@ -32,8 +33,29 @@ function serverRoutes(auth: boolean, key = "secret") {
   };
 }
 
+/** mockApi's routes while `up.value`, a network failure (no answer at all) otherwise. */
+function flakyServer(routes: Parameters<typeof mockApi>[0], up: { value: boolean }) {
+  const { calls, fetchMock } = mockApi(routes);
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
+      if (!up.value) throw new TypeError("Failed to fetch");
+      return fetchMock(input, init);
+    }),
+  );
+  return calls;
+}
+
+const fullCatalog = {
+  "GET /models": { body: { models: [makeModel(), makeModel({ id: "local/other", source: "local", default: false, deletable: true })] } },
+  "GET /samplers": { body: { samplers: SAMPLERS } },
+  "GET /loras": { body: { loras: [makeLora()] } },
+};
+
 beforeEach(() => {
   resetStores();
+  useConnection.setState({ state: "connecting", retries: 0 });
+  useServer.setState({ browserOnline: true, reachable: null });
   vi.unstubAllGlobals();
   vi.spyOn(eventSocket, "restart").mockImplementation(() => undefined);
   vi.spyOn(eventSocket, "stop").mockImplementation(() => undefined);
@@ -80,5 +102,40 @@ describe("App", () => {
     mockApi(serverRoutes(true));
     render(<App />);
     expect(await screen.findByText("The server refused the saved API key. Enter the right one.")).toBeInTheDocument();
+  });
+
+  it("reloads the catalog when the socket comes back after a drop (models, sampler labels, LoRAs, version)", async () => {
+    const up = { value: false };
+    const calls = flakyServer({ ...serverRoutes(false), ...fullCatalog }, up);
+    render(<App />);
+    await vi.waitFor(() => expect(useServer.getState().reachable).toBe(false));
+    const model = screen.getByLabelText("Model");
+    expect(within(model).getAllByRole("option").map((o) => o.textContent)).toEqual(["Default"]);
+
+    up.value = true;
+    act(() => useConnection.getState().set("reconnecting", 1));
+    act(() => useConnection.getState().set("live", 0));
+    expect(await within(model).findByRole("option", { name: "local/other" })).toBeInTheDocument();
+    expect(within(model).getAllByRole("option")[0]).toHaveTextContent("Default (novagenia/tiny-random)");
+    expect(within(screen.getByLabelText("Sampler")).getByRole("option", { name: "Euler a" })).toBeInTheDocument();
+    expect(screen.getByText("v0.1.0")).toBeInTheDocument();
+    for (const path of ["/config", "/models", "/samplers", "/loras", "/queue", "/jobs"]) {
+      expect(calls.some((c) => c.url.startsWith(`/api/v1${path}`)), path).toBe(true);
+    }
+  });
+
+  it("reloads what was loaded when the page comes back online", async () => {
+    const calls = flakyServer({ ...serverRoutes(false), ...fullCatalog }, { value: true });
+    render(<App />);
+    await screen.findByText("v0.1.0");
+    const before = calls.filter((c) => c.url.startsWith("/api/v1/models")).length;
+    act(() => {
+      window.dispatchEvent(new Event("offline"));
+      window.dispatchEvent(new Event("online"));
+    });
+    await vi.waitFor(() => expect(calls.filter((c) => c.url.startsWith("/api/v1/models")).length).toBe(before + 1));
+    for (const path of ["/config", "/samplers", "/loras"]) {
+      expect(calls.filter((c) => c.url.startsWith(`/api/v1${path}`)).length, path).toBeGreaterThanOrEqual(2);
+    }
   });
 });

@@ -7,11 +7,10 @@ import { Nav } from "./components/Nav";
 import { Toasts } from "./components/Toasts";
 import { TopBar } from "./components/TopBar";
 import { useAuth } from "./stores/auth";
-import { useCatalog } from "./stores/catalog";
 import { useCluster } from "./stores/cluster";
 import { useJobs } from "./stores/jobs";
 import { useRoute } from "./stores/route";
-import { reportError } from "./stores/toasts";
+import { followConnection, loadEverything } from "./stores/sync";
 import { Cluster } from "./views/Cluster";
 import { Loras } from "./views/Loras";
 import { Models } from "./views/Models";
@@ -20,30 +19,6 @@ import { Studio } from "./views/Studio";
 
 const QUEUE_POLL_MS = 5000;
 const HEALTH_POLL_MS = 10000;
-
-/** Loads what every view needs; re-run when the API key changes. */
-async function bootstrap(): Promise<void> {
-  const catalog = useCatalog.getState();
-  let config;
-  try {
-    config = await catalog.loadConfig();
-  } catch (err) {
-    reportError("Could not reach NovaGenIA", err);
-    return;
-  }
-  if (config.auth_required && !useAuth.getState().apiKey) {
-    useAuth.getState().requireKey(false);
-    return;
-  }
-  const jobs = useJobs.getState();
-  await Promise.all([
-    catalog.loadModels().catch((err) => reportError("Could not load the models", err)),
-    catalog.loadSamplers().catch((err) => reportError("Could not load the samplers", err)),
-    catalog.loadLoras().catch((err) => reportError("Could not load the LoRA library", err)),
-    jobs.loadQueue().catch((err) => reportError("Could not load the queue", err)),
-    jobs.loadHistory().catch((err) => reportError("Could not load the history", err)),
-  ]);
-}
 
 function CurrentView() {
   const view = useRoute((s) => s.view);
@@ -67,7 +42,7 @@ export function App() {
   const counts = useJobs((s) => s.counts);
 
   useEffect(() => {
-    void bootstrap();
+    void loadEverything();
     eventSocket.restart();
   }, [generation]);
 
@@ -78,10 +53,12 @@ export function App() {
     const healthTimer = setInterval(pollHealth, HEALTH_POLL_MS);
     const online = () => eventSocket.restart();
     window.addEventListener("online", online);
+    const unfollow = followConnection();
     return () => {
       clearInterval(pollQueue);
       clearInterval(healthTimer);
       window.removeEventListener("online", online);
+      unfollow();
       eventSocket.stop();
     };
   }, []);

@@ -2,6 +2,7 @@
 // words (the server's `detail`) so no caller can swallow them silently.
 
 import { useAuth } from "../stores/auth";
+import { useServer } from "../stores/server";
 
 export const API_BASE = "/api/v1";
 
@@ -86,8 +87,10 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
     });
   } catch (err) {
     if ((err as Error).name === "AbortError") throw err;
+    useServer.getState().setReachable(false);
     throw new ApiError(0, "Cannot reach the server");
   }
+  useServer.getState().setReachable(true);
   if (response.status === 401) useAuth.getState().requireKey(Boolean(useAuth.getState().apiKey));
   if (!response.ok) {
     let detail: unknown = null;
@@ -103,6 +106,9 @@ export async function api<T>(path: string, options: RequestOptions = {}): Promis
   const text = await response.text();
   return (text ? JSON.parse(text) : null) as T;
 }
+
+/** The request never got an answer: the offline banner says so, not a toast per request. */
+export const isUnreachable = (err: unknown): boolean => err instanceof ApiError && err.status === 0;
 
 export const isNotAvailable = (err: unknown): boolean =>
   err instanceof ApiError && (err.status === 404 || err.status === 405 || err.status === 501);
