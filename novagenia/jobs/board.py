@@ -5,7 +5,10 @@ This module is the board's logic, free of Ray so it can be unit tested directly;
 
 Run order within a model: higher `priority` first; within one priority, users take
 turns (round robin, so one user's burst cannot starve another's single job); then
-submission order. `front` jumps a job ahead of everything queued for its model.
+submission order. `front` moves a job ahead of everything queued for its model at that
+moment (a job queued later at a higher priority still goes first); its priority stays.
+A batch takes compatible jobs in that order and may pass incompatible ones of the same
+level, never one of a higher level (a batch must not overtake a higher-priority job).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sortedcontainers import SortedList
 
 from novagenia.jobs.events import Event, EventLog
 from novagenia.jobs.schemas import (
+    FrontMove,
     GenerationRequest,
     ImageInfo,
     Job,
@@ -28,7 +32,7 @@ from novagenia.jobs.schemas import (
 )
 from novagenia.jobs.store import JobStore
 
-QueueKey = tuple[int, int, int, str]  # (-priority, turn, order, job id)
+QueueKey = tuple[int, int, float, str]  # (-level, turn, order, job id)
 
 
 class JobNotFound(LookupError):
@@ -77,7 +81,6 @@ class JobBoard:
         self._keys: dict[str, QueueKey] = {}
         self._turns: dict[tuple[str, int], _Turns] = defaultdict(_Turns)
         self._leases: dict[str, float] = {}
-        self._front_order = 0
         self._reload()
 
     # ----------------------------------------------------------------- reads
@@ -194,6 +197,8 @@ class JobBoard:
         return job
 
     def reprioritize(self, job_id: str, change: PriorityChange) -> Job:
+        """A new priority re-queues the job at that level; `front` moves it ahead of every
+        job queued for its model now, without touching its priority."""
         job = self._active_job(job_id)
         if job.status is not JobStatus.queued:
             raise JobStateConflict(f"job {job_id} is {job.status.value}; only queued jobs move")
@@ -201,12 +206,12 @@ class JobBoard:
         queue = self._queues[job.model]
         if change.priority is not None:
             job.priority = change.priority
+            job.moved_to_front = None
         if change.front:
             top = -queue[0][0] if queue else job.priority
-            job.priority = max(job.priority, top)
-            self._front_order -= 1
+            job.moved_to_front = FrontMove(level=max(job.priority, top), at=time.time())
         self._store.update(job)
-        self._enqueue(job, front=change.front)
+        self._enqueue(job)
         job = self._with_position(job)
         self._emit_state(job)
         return job
@@ -219,14 +224,18 @@ class JobBoard:
             return []
         first = self._active[queue[0][3]]
         batch = [first]
-        if max_batch > 1:
-            signature = batch_signature(first.request)
-            for key in queue.islice(1):
-                if len(batch) >= max_batch:
-                    break
-                candidate = self._active[key[3]]
-                if batch_signature(candidate.request) == signature:
-                    batch.append(candidate)
+        signature = batch_signature(first.request)
+        skipped_level: int | None = None  # -level of the first incompatible job passed
+        for key in queue.islice(1):
+            if len(batch) >= max_batch:
+                break
+            if skipped_level is not None and key[0] > skipped_level:
+                break  # never overtake a job of a higher level than the candidate's
+            candidate = self._active[key[3]]
+            if batch_signature(candidate.request) == signature:
+                batch.append(candidate)
+            elif skipped_level is None:
+                skipped_level = key[0]
         now = time.time()
         for job in batch:
             self._dequeue(job, served=True)
@@ -316,18 +325,20 @@ class JobBoard:
             else:
                 self._leases[job.id] = deadline
 
-    def _enqueue(self, job: Job, front: bool = False) -> None:
-        level = (job.model, job.priority)
-        turn = -1 if front else self._turns[level].take(job.user or "")
-        order = self._front_order if front else self._seq[job.id]
-        key = (-job.priority, turn, order, job.id)
+    def _enqueue(self, job: Job) -> None:
+        move = job.moved_to_front
+        if move is not None:  # ahead of its level's turns; the latest move first
+            key = (-move.level, -1, -move.at, job.id)
+        else:
+            turn = self._turns[(job.model, job.priority)].take(job.user or "")
+            key = (-job.priority, turn, self._seq[job.id], job.id)
         self._keys[job.id] = key
         self._queues[job.model].add(key)
 
     def _dequeue(self, job: Job, served: bool = False) -> None:
         key = self._keys.pop(job.id)
         self._queues[job.model].remove(key)
-        if served:
+        if served and job.moved_to_front is None:
             turns = self._turns[(job.model, job.priority)]
             turns.served = max(turns.served, key[1])
 

@@ -98,6 +98,14 @@ class ImageInfo(BaseModel):
     height: int
 
 
+class FrontMove(BaseModel):
+    """Where a job moved to the front queues: at priority level `level` (the highest
+    queued when it moved), ahead of the jobs there; later moves go further ahead."""
+
+    level: int
+    at: float = Field(description="Unix time of the move.")
+
+
 class Job(BaseModel):
     """A generation job as the board keeps it and the API returns it."""
 
@@ -117,6 +125,9 @@ class Job(BaseModel):
     images: list[ImageInfo] = Field(default_factory=list)
     error: str | None = None
     attempts: int = 0
+    moved_to_front: FrontMove | None = Field(
+        None, description="Set when moved to the front; its own priority is unchanged."
+    )
     cancel_requested: bool = False
     worker: str | None = None
 
@@ -127,4 +138,7 @@ class PriorityChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     priority: int | None = Field(None, ge=-1000, le=1000)
-    front: bool = Field(False, description="Jump ahead of every queued job of its model.")
+    front: bool = Field(
+        False,
+        description="Jump ahead of every job queued for its model now (its priority stays).",
+    )

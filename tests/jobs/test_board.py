@@ -61,6 +61,40 @@ def test_front_and_priority_change(board):
     assert claim_order(board) == ["b", "c", "a"]
 
 
+def test_front_moves_the_job_but_keeps_its_priority(tmp_path):
+    board = JobBoard(JobStore(tmp_path / "jobs.sqlite3"))
+    board.submit("urgent", request(priority=10), None)
+    board.submit("low", request(), None)
+    moved = board.reprioritize("low", PriorityChange(front=True))
+    assert (moved.position, moved.priority, moved.request.priority) == (0, 0, 0)
+    assert moved.moved_to_front is not None
+    board.submit("later", request(priority=10), None)  # queued after the move: behind it
+    restarted = JobBoard(JobStore(tmp_path / "jobs.sqlite3"))  # the move is persisted
+    assert claim_order(restarted) == ["low", "urgent", "later"]
+
+
+def test_a_batch_never_overtakes_a_higher_priority_job(board):
+    """The reported case: a priority-10 job heads the queue, another job is moved to the
+    front; the priority-0 jobs compatible with it must not start in its batch."""
+    board.submit("urgent", request(priority=10, steps=30), None)
+    for name in ("p1", "p2", "p3", "moved"):
+        board.submit(name, request(), None)
+    board.reprioritize("moved", PriorityChange(front=True))
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["moved"]
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["urgent"]
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["p1", "p2", "p3"]
+
+
+def test_a_batch_passes_incompatible_jobs_of_its_level_only(board):
+    board.submit("a", request(), None)
+    board.submit("other", request(steps=5), None)
+    board.submit("b", request(), None)
+    board.submit("low", request(priority=-1), None)
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["a", "b"]
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["other"]
+    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["low"]
+
+
 def test_submit_is_idempotent_and_bounded(tmp_path):
     board = JobBoard(JobStore(tmp_path / "db"), max_queue_length=2)
     first = board.submit("a", request(), None)
