@@ -5,9 +5,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "./App";
 import { eventSocket, useConnection } from "./api/socket";
 import { API_KEY_STORAGE } from "./stores/auth";
+import { useJobs } from "./stores/jobs";
 import { useRoute } from "./stores/route";
 import { useServer } from "./stores/server";
-import { makeLora, makeModel, mockApi, resetStores, SAMPLERS } from "./test/fixtures";
+import { makeJob, makeLora, makeModel, mockApi, resetStores, SAMPLERS } from "./test/fixtures";
 
 const config = (auth: boolean) => ({
   version: "0.1.0",
@@ -137,5 +138,47 @@ describe("App", () => {
     for (const path of ["/config", "/samplers", "/loras"]) {
       expect(calls.filter((c) => c.url.startsWith(`/api/v1${path}`)).length, path).toBeGreaterThanOrEqual(2);
     }
+  });
+
+  it("offline: one banner, no toast storm, Generate disabled, no false claims of empty lists", async () => {
+    flakyServer(serverRoutes(false), { value: false });
+    render(<App />);
+    const banner = await screen.findByTestId("offline-banner");
+    expect(banner).toHaveTextContent("NovaGenIA cannot be reached");
+    await act(async () => {
+      await useJobs.getState().loadQueue().catch(() => undefined);
+    });
+    expect(screen.getAllByRole("alert")).toEqual([banner]);
+    expect(document.querySelectorAll(".toast")).toHaveLength(0);
+    expect(screen.getByRole("button", { name: /Generate/ })).toBeDisabled();
+
+    act(() => useRoute.getState().navigate("queue"));
+    expect(screen.queryByText("The queue is empty.")).toBeNull();
+    expect(screen.getAllByText("The server cannot be reached, so the queue is not known yet.").length).toBeGreaterThan(0);
+    act(() => useRoute.getState().navigate("loras"));
+    expect(await screen.findByText("The server cannot be reached, so the library is not known yet.")).toBeInTheDocument();
+    expect(screen.queryByText(/The library is empty/)).toBeNull();
+    expect(screen.getByLabelText("Upload a LoRA file")).toBeDisabled();
+    expect(screen.getAllByRole("alert")).toEqual([banner]);
+  });
+
+  it("offline after a load: keeps the last queue on screen, disables Move and Cancel, and clears when back", async () => {
+    const up = { value: true };
+    const queued = [makeJob({ id: "q1" }), makeJob({ id: "q2" })];
+    flakyServer({ ...serverRoutes(false), "GET /queue": { body: { ...emptyQueue, queued } } }, up);
+    useRoute.setState({ view: "queue" });
+    render(<App />);
+    expect(await screen.findAllByTestId("queued-job")).toHaveLength(2);
+
+    up.value = false;
+    act(() => window.dispatchEvent(new Event("offline")));
+    expect(await screen.findByTestId("offline-banner")).toHaveTextContent("This device has no network");
+    expect(screen.getAllByTestId("queued-job")).toHaveLength(2);
+    for (const button of screen.getAllByRole("button", { name: /^(Move|Cancel) / })) expect(button).toBeDisabled();
+
+    up.value = true;
+    act(() => window.dispatchEvent(new Event("online")));
+    await vi.waitFor(() => expect(screen.queryByTestId("offline-banner")).toBeNull());
+    expect(screen.getByRole("button", { name: /^Cancel "prompt of q1"/ })).toBeEnabled();
   });
 });

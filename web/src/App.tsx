@@ -4,6 +4,7 @@ import { eventSocket } from "./api/socket";
 import { ApiKeyDialog } from "./components/ApiKeyDialog";
 import { JobViewer } from "./components/JobViewer";
 import { Nav } from "./components/Nav";
+import { OfflineBanner } from "./components/OfflineBanner";
 import { Toasts } from "./components/Toasts";
 import { TopBar } from "./components/TopBar";
 import { useAuth } from "./stores/auth";
@@ -76,6 +77,7 @@ export function App() {
       <TopBar />
       <Nav queueBadge={(counts?.queued ?? 0) + (counts?.running ?? 0)} />
       <main id="main" className={`main view-${view}`} tabIndex={-1}>
+        <OfflineBanner />
         <CurrentView />
       </main>
       <JobViewer />

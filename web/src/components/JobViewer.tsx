@@ -5,6 +5,7 @@ import { parametersText } from "../lib/params";
 import { formatSeconds } from "../lib/format";
 import { useJobs } from "../stores/jobs";
 import { useRoute } from "../stores/route";
+import { useOffline } from "../stores/server";
 import { useStudio } from "../stores/studio";
 import { notify, reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
@@ -33,6 +34,7 @@ export function JobViewer() {
   const close = useViewer((s) => s.close);
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
   const [busy, setBusy] = useState(false);
+  const offline = useOffline();
   if (!jobId || !job) return null;
 
   const image = job.images.find((i) => i.index === index) ?? job.images[0];
@@ -158,6 +160,7 @@ export function JobViewer() {
               <button
                 type="button"
                 className="btn"
+                disabled={offline}
                 onClick={() =>
                   downloadImage(image.url, `novagenia-${job.id}-${image.index}.png`).catch((err) =>
                     reportError("Could not download the image", err),
@@ -167,7 +170,7 @@ export function JobViewer() {
                 <Icon name="download" /> Download
               </button>
             )}
-            <button type="button" className="btn" onClick={rerun} disabled={busy}>
+            <button type="button" className="btn" onClick={rerun} disabled={busy || offline}>
               <Icon name="rerun" /> Re-run
             </button>
             <button type="button" className="btn" onClick={useSeed} disabled={!image && r.seed == null}>

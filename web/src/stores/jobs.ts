@@ -32,6 +32,8 @@ interface JobsState {
   /** Queued job ids in the server's run order (from GET /queue), adjusted optimistically. */
   queueOrder: string[];
   counts: QueueState["counts"] | null;
+  /** GET /queue has answered at least once (an empty list means an empty queue). */
+  queueLoaded: boolean;
   perModel: QueueState["models"];
   historyCursor: string | null;
   historyLoaded: boolean;
@@ -60,6 +62,7 @@ export const useJobs = create<JobsState>((set, get) => ({
   cursor: null,
   queueOrder: [],
   counts: null,
+  queueLoaded: false,
   perModel: {},
   historyCursor: null,
   historyLoaded: false,
@@ -127,6 +130,7 @@ export const useJobs = create<JobsState>((set, get) => ({
     set({
       queueOrder: queue.queued.map((j) => j.id),
       counts: queue.counts,
+      queueLoaded: true,
       perModel: queue.models,
     });
   },

@@ -1,6 +1,6 @@
 import { create } from "zustand";
 
-import { ApiError } from "../api/client";
+import { ApiError, isUnreachable } from "../api/client";
 
 export type ToastKind = "error" | "success" | "info";
 
@@ -36,9 +36,13 @@ export const useToasts = create<ToastState>((set, get) => ({
   dismiss: (id) => set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) })),
 }));
 
-/** Shows an API failure in words: what was being done, then the server's message. */
+/**
+ * Shows an API failure in words: what was being done, then the server's message. A server
+ * that cannot be reached is left to the offline banner (one message, not one per request).
+ */
 export function reportError(what: string, err: unknown): void {
   if (err instanceof DOMException && err.name === "AbortError") return;
+  if (isUnreachable(err)) return;
   const message =
     err instanceof ApiError ? err.message : err instanceof Error ? err.message : String(err);
   useToasts.getState().push({ kind: "error", title: what, message });

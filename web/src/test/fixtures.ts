@@ -5,6 +5,7 @@ import { useAuth } from "../stores/auth";
 import { useCatalog } from "../stores/catalog";
 import { useDownloads } from "../stores/downloads";
 import { useJobs } from "../stores/jobs";
+import { useServer } from "../stores/server";
 import { useStudio } from "../stores/studio";
 import { useToasts } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
@@ -163,6 +164,7 @@ const initial = {
   auth: useAuth.getState(),
   downloads: useDownloads.getState(),
   viewer: useViewer.getState(),
+  server: useServer.getState(),
 };
 
 /** Every store back to its first state. */
@@ -174,4 +176,5 @@ export function resetStores(): void {
   useAuth.setState({ ...initial.auth, apiKey: null }, true);
   useDownloads.setState(initial.downloads, true);
   useViewer.setState(initial.viewer, true);
+  useServer.setState({ ...initial.server, browserOnline: true, reachable: null }, true);
 }

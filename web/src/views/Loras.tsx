@@ -10,6 +10,7 @@ import { NumberSlider } from "../components/NumberSlider";
 import { formatBytes } from "../lib/format";
 import { checkNumber, LORA_WEIGHT } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
+import { useOffline } from "../stores/server";
 import { useStudio } from "../stores/studio";
 import { notify, reportError } from "../stores/toasts";
 
@@ -38,6 +39,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
   const [weight, setWeight] = useState(lora.default_weight ?? 1);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [busy, setBusy] = useState(false);
+  const offline = useOffline();
   const weightError = checkNumber(weight, LORA_WEIGHT);
 
   const save = async (e: React.FormEvent) => {
@@ -106,14 +108,14 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
           {lora.base_model ? ` · ${lora.base_model}` : ""}
         </p>
         <div className="row spread">
-          <button type="button" className="btn danger" onClick={remove} disabled={busy}>
+          <button type="button" className="btn danger" onClick={remove} disabled={busy || offline}>
             <Icon name="trash" /> {confirmDelete ? "Really delete?" : "Delete"}
           </button>
           <div className="row">
             <button type="button" className="btn" onClick={onClose}>
               Cancel
             </button>
-            <button type="submit" className="btn primary" disabled={busy || Boolean(weightError)}>
+            <button type="submit" className="btn primary" disabled={busy || offline || Boolean(weightError)}>
               Save
             </button>
           </div>
@@ -124,6 +126,7 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
 }
 
 function UploadZone() {
+  const offline = useOffline();
   const uploadLora = useCatalog((s) => s.uploadLora);
   const inputId = useId();
   const input = useRef<HTMLInputElement>(null);
@@ -152,17 +155,17 @@ function UploadZone() {
 
   return (
     <div
-      className={`dropzone${dragging ? " dragging" : ""}`}
+      className={`dropzone${dragging ? " dragging" : ""}${offline ? " disabled" : ""}`}
       onDragOver={(e) => {
         e.preventDefault();
-        setDragging(true);
+        if (!offline) setDragging(true);
       }}
       onDragLeave={() => setDragging(false)}
       onDrop={(e) => {
         e.preventDefault();
         setDragging(false);
         const file = e.dataTransfer.files[0];
-        if (file) void upload(file);
+        if (file && !offline) void upload(file);
       }}
     >
       <Icon name="upload" size={24} />
@@ -178,6 +181,8 @@ function UploadZone() {
             Keep the old one
           </button>
         </div>
+      ) : offline ? (
+        <p>Uploads wait for the server to be reachable.</p>
       ) : (
         <p>
           Drop a <code>.safetensors</code> LoRA here, or{" "}
@@ -193,6 +198,7 @@ function UploadZone() {
         type="file"
         accept=".safetensors"
         aria-label="Upload a LoRA file"
+        disabled={offline}
         onChange={(e) => {
           const file = e.target.files?.[0];
           if (file) void upload(file);
@@ -203,6 +209,7 @@ function UploadZone() {
 }
 
 export function Loras() {
+  const offline = useOffline();
   const loras = useCatalog((s) => s.loras);
   const state = useCatalog((s) => s.lorasState);
   const loadLoras = useCatalog((s) => s.loadLoras);
@@ -233,7 +240,7 @@ export function Loras() {
     <div className="page">
       <div className="page-head">
         <h1 className="page-title">LoRAs</h1>
-        <button type="button" className="btn" onClick={() => rescan().catch((err) => reportError("Could not rescan the LoRA folder", err))}>
+        <button type="button" className="btn" disabled={offline} onClick={() => rescan().catch((err) => reportError("Could not rescan the LoRA folder", err))}>
           <Icon name="refresh" /> Rescan
         </button>
       </div>
@@ -262,7 +269,15 @@ export function Loras() {
       {state === "loading" && loras.length === 0 ? (
         <p className="muted">Loading…</p>
       ) : shown.length === 0 ? (
-        <p className="muted">{loras.length === 0 ? "The library is empty: upload a LoRA above." : "No LoRA matches."}</p>
+        <p className="muted">
+          {loras.length > 0
+            ? "No LoRA matches."
+            : state === "ready"
+              ? "The library is empty: upload a LoRA above."
+              : offline
+                ? "The server cannot be reached, so the library is not known yet."
+                : "The library could not be loaded."}
+        </p>
       ) : (
         <ul className="card-grid" aria-label="LoRA library">
           {shown.map((lora) => (

@@ -7,9 +7,11 @@ import { Monogram } from "../components/Monogram";
 import { formatBytes, formatCount, percent } from "../lib/format";
 import { useCatalog } from "../stores/catalog";
 import { latestDownloadFor, useDownloads } from "../stores/downloads";
+import { useOffline } from "../stores/server";
 import { notify, reportError } from "../stores/toasts";
 
 function DownloadProgress({ download }: { download: Download }) {
+  const offline = useOffline();
   const cancel = useDownloads((s) => s.cancel);
   const active = download.status === "queued" || download.status === "running";
   const pct = download.bytes_total ? percent(download.bytes_done, download.bytes_total) : null;
@@ -41,6 +43,7 @@ function DownloadProgress({ download }: { download: Download }) {
           <button
             type="button"
             className="btn small"
+            disabled={offline}
             aria-label={`Cancel the download of ${download.repo_id}`}
             onClick={() => cancel(download.id).catch((err) => reportError("Could not cancel the download", err))}
           >
@@ -54,6 +57,7 @@ function DownloadProgress({ download }: { download: Download }) {
 
 function InstalledModel({ model }: { model: ModelInfo }) {
   const deleteModel = useCatalog((s) => s.deleteModel);
+  const offline = useOffline();
   const [confirm, setConfirm] = useState(false);
   const remove = async () => {
     if (!confirm) {
@@ -93,7 +97,7 @@ function InstalledModel({ model }: { model: ModelInfo }) {
         </div>
       </div>
       <div className="card-actions">
-        <button type="button" className="btn small danger" onClick={remove} aria-label={confirm ? `Really delete ${model.id}?` : `Delete ${model.id}`}>
+        <button type="button" className="btn small danger" disabled={offline} onClick={remove} aria-label={confirm ? `Really delete ${model.id}?` : `Delete ${model.id}`}>
           <Icon name="trash" /> {confirm ? "Really delete?" : "Delete"}
         </button>
       </div>
@@ -104,6 +108,7 @@ function InstalledModel({ model }: { model: ModelInfo }) {
 function HubResult({ model, installed }: { model: HubModel; installed: boolean }) {
   const downloads = useDownloads((s) => s.downloads);
   const start = useDownloads((s) => s.start);
+  const offline = useOffline();
   const download = latestDownloadFor(downloads, model.id);
   const active = download && (download.status === "queued" || download.status === "running");
   return (
@@ -125,7 +130,7 @@ function HubResult({ model, installed }: { model: HubModel; installed: boolean }
         <button
           type="button"
           className="btn small"
-          disabled={Boolean(active) || installed}
+          disabled={offline || Boolean(active) || installed}
           aria-label={`Download ${model.id}`}
           onClick={() => start(model.id).catch((err) => reportError(`Could not download ${model.id}`, err))}
         >
@@ -137,6 +142,7 @@ function HubResult({ model, installed }: { model: HubModel; installed: boolean }
 }
 
 export function Models() {
+  const offline = useOffline();
   const models = useCatalog((s) => s.models);
   const modelsState = useCatalog((s) => s.modelsState);
   const loadModels = useCatalog((s) => s.loadModels);
@@ -193,7 +199,15 @@ export function Models() {
         {modelsState === "unavailable" ? (
           <div className="notice">The model list is not available on this server yet.</div>
         ) : models.length === 0 ? (
-          <p className="muted">{modelsState === "loading" ? "Loading…" : "No model installed."}</p>
+          <p className="muted">
+            {modelsState === "ready"
+              ? "No model installed."
+              : modelsState === "loading"
+                ? "Loading…"
+                : offline
+                  ? "The server cannot be reached, so the installed models are not known yet."
+                  : "The model list could not be loaded."}
+          </p>
         ) : (
           <ul className="card-grid" aria-label="Installed models">
             {models.map((m) => (
@@ -227,7 +241,7 @@ export function Models() {
             </label>
             <input id={searchId} type="search" placeholder="sd-turbo, stable-diffusion…" value={query} onChange={(e) => setQuery(e.target.value)} />
           </div>
-          <button type="submit" className="btn" disabled={hubState === "searching"}>
+          <button type="submit" className="btn" disabled={offline || hubState === "searching"}>
             {hubState === "searching" ? "Searching…" : "Search"}
           </button>
         </form>

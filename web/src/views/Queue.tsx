@@ -8,6 +8,7 @@ import { ProgressBar } from "../components/ProgressBar";
 import { StatusBadge } from "../components/StatusBadge";
 import { timeAgo } from "../lib/format";
 import { selectFinished, selectQueued, selectRunning, useJobs } from "../stores/jobs";
+import { useOffline } from "../stores/server";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
 
@@ -27,6 +28,7 @@ function JobSummary({ job }: { job: Job }) {
 }
 
 function QueuedRow({ job, index, count }: { job: Job; index: number; count: number }) {
+  const offline = useOffline();
   const move = useJobs((s) => s.move);
   const cancel = useJobs((s) => s.cancel);
   const label = job.request.prompt.slice(0, 40);
@@ -39,13 +41,13 @@ function QueuedRow({ job, index, count }: { job: Job; index: number; count: numb
       </span>
       <JobSummary job={job} />
       <div className="row-actions">
-        <button type="button" className="icon-btn" aria-label={`Move "${label}" to the front`} title="To front" disabled={index === 0} onClick={() => doMove("front")}>
+        <button type="button" className="icon-btn" aria-label={`Move "${label}" to the front`} title="To front" disabled={offline || index === 0} onClick={() => doMove("front")}>
           <Icon name="front" />
         </button>
-        <button type="button" className="icon-btn" aria-label={`Move "${label}" up`} title="Up" disabled={index === 0} onClick={() => doMove("up")}>
+        <button type="button" className="icon-btn" aria-label={`Move "${label}" up`} title="Up" disabled={offline || index === 0} onClick={() => doMove("up")}>
           <Icon name="up" />
         </button>
-        <button type="button" className="icon-btn" aria-label={`Move "${label}" down`} title="Down" disabled={index === count - 1} onClick={() => doMove("down")}>
+        <button type="button" className="icon-btn" aria-label={`Move "${label}" down`} title="Down" disabled={offline || index === count - 1} onClick={() => doMove("down")}>
           <Icon name="down" />
         </button>
         <button
@@ -53,7 +55,7 @@ function QueuedRow({ job, index, count }: { job: Job; index: number; count: numb
           className="icon-btn danger"
           aria-label={`Cancel "${label}"`}
           title="Cancel"
-          disabled={job.cancel_requested}
+          disabled={offline || job.cancel_requested}
           onClick={() => cancel(job.id).catch((err) => reportError("Could not cancel the job", err))}
         >
           <Icon name="close" />
@@ -64,6 +66,7 @@ function QueuedRow({ job, index, count }: { job: Job; index: number; count: numb
 }
 
 function RunningRow({ job }: { job: Job }) {
+  const offline = useOffline();
   const cancel = useJobs((s) => s.cancel);
   const preview = useJobs((s) => s.previews[job.id]);
   return (
@@ -79,7 +82,7 @@ function RunningRow({ job }: { job: Job }) {
           className="icon-btn danger"
           aria-label={`Cancel "${job.request.prompt.slice(0, 40)}"`}
           title="Cancel"
-          disabled={job.cancel_requested}
+          disabled={offline || job.cancel_requested}
           onClick={() => cancel(job.id).catch((err) => reportError("Could not cancel the job", err))}
         >
           <Icon name="stop" />
@@ -92,6 +95,8 @@ function RunningRow({ job }: { job: Job }) {
 type Filter = "all" | "succeeded" | "failed" | "cancelled";
 
 function Gallery() {
+  const offline = useOffline();
+  const historyLoaded = useJobs((s) => s.historyLoaded);
   const finished = useJobs(useShallow(selectFinished));
   const historyCursor = useJobs((s) => s.historyCursor);
   const loadHistory = useJobs((s) => s.loadHistory);
@@ -112,7 +117,7 @@ function Gallery() {
         </div>
       </div>
       {shown.length === 0 ? (
-        <p className="muted">Nothing here yet.</p>
+        <p className="muted">{historyLoaded ? "Nothing here yet." : notLoaded(offline, "the history")}</p>
       ) : (
         <ul className="masonry" aria-label="Finished jobs">
           {shown.flatMap((job) =>
@@ -138,7 +143,7 @@ function Gallery() {
       )}
       {historyCursor && (
         <div className="row center">
-          <button type="button" className="btn" onClick={() => loadHistory(true).catch((err) => reportError("Could not load more history", err))}>
+          <button type="button" className="btn" disabled={offline} onClick={() => loadHistory(true).catch((err) => reportError("Could not load more history", err))}>
             Load more
           </button>
         </div>
@@ -147,7 +152,14 @@ function Gallery() {
   );
 }
 
+/** What an empty list says when it was never loaded: not "empty", which would be a claim. */
+function notLoaded(offline: boolean, what: string): string {
+  return offline ? `The server cannot be reached, so ${what} is not known yet.` : `Loading ${what}…`;
+}
+
 export function Queue() {
+  const offline = useOffline();
+  const queueLoaded = useJobs((s) => s.queueLoaded);
   const queued = useJobs(useShallow(selectQueued));
   const running = useJobs(useShallow(selectRunning));
   const loadQueue = useJobs((s) => s.loadQueue);
@@ -166,7 +178,7 @@ export function Queue() {
           Running <span className="count">{running.length}</span>
         </h2>
         {running.length === 0 ? (
-          <p className="muted">No job is running.</p>
+          <p className="muted">{queueLoaded ? "No job is running." : notLoaded(offline, "the queue")}</p>
         ) : (
           <ul className="job-list">
             {running.map((job) => (
@@ -181,7 +193,7 @@ export function Queue() {
           <span className="hint"> in run order</span>
         </h2>
         {queued.length === 0 ? (
-          <p className="muted">The queue is empty.</p>
+          <p className="muted">{queueLoaded ? "The queue is empty." : notLoaded(offline, "the queue")}</p>
         ) : (
           <ol className="job-list" aria-label="Queued jobs in run order">
             {queued.map((job, i) => (

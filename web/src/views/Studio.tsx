@@ -11,6 +11,7 @@ import { formatSeconds } from "../lib/format";
 import { fieldLabel, type FormField, formLimits, validateForm } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
+import { isOffline, useOffline, useServer } from "../stores/server";
 import { isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
@@ -49,6 +50,7 @@ function Canvas() {
   const job = useJobs((s) => (activeJobId ? s.jobs[activeJobId] : undefined));
   const preview = useJobs((s) => (activeJobId ? s.previews[activeJobId] : undefined));
   const cancel = useJobs((s) => s.cancel);
+  const offline = useOffline();
   const setLastSeed = useStudio((s) => s.setLastSeed);
   const openViewer = useViewer((s) => s.open);
 
@@ -83,7 +85,7 @@ function Canvas() {
           ) : (
             <ProgressBar progress={job.progress} />
           )}
-          <button type="button" className="btn danger" onClick={doCancel} disabled={job.cancel_requested}>
+          <button type="button" className="btn danger" onClick={doCancel} disabled={offline || job.cancel_requested}>
             <Icon name="stop" /> {job.cancel_requested ? "Cancelling…" : "Cancel"}
           </button>
         </div>
@@ -157,6 +159,7 @@ export function Studio() {
   const models = useCatalog((s) => s.models);
   const samplers = useCatalog((s) => s.samplers);
   const submit = useJobs((s) => s.submit);
+  const offline = useOffline();
   const [submitting, setSubmitting] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
 
@@ -169,6 +172,7 @@ export function Studio() {
 
   const generate = useCallback(async () => {
     const current = useStudio.getState().form;
+    if (isOffline(useServer.getState())) return;
     if (Object.keys(validateForm(current, formLimits(useCatalog.getState().config))).length > 0) {
       formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
       return;
@@ -349,16 +353,20 @@ export function Studio() {
           <LoraMixer />
         </div>
         <div className="generate-bar">
-          {invalidFields.length > 0 && (
+          {offline ? (
+            <p className="muted small generate-note" id={ids.generateNote}>
+              Offline: Generate waits for the server.
+            </p>
+          ) : invalidFields.length > 0 ? (
             <p className="field-error" id={ids.generateNote}>
               Fix {invalidFields.length === 1 ? "this field" : "these fields"} first: {invalidFields.map(fieldLabel).join(", ")}.
             </p>
-          )}
+          ) : null}
           <button
             type="submit"
             className="btn primary big"
-            disabled={submitting || invalidFields.length > 0}
-            aria-describedby={invalidFields.length > 0 ? ids.generateNote : undefined}
+            disabled={submitting || offline || invalidFields.length > 0}
+            aria-describedby={offline || invalidFields.length > 0 ? ids.generateNote : undefined}
             aria-keyshortcuts="Control+Enter Meta+Enter"
           >
             <Icon name="sparkle" /> {submitting ? "Sending…" : "Generate"}
