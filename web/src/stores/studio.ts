@@ -1,4 +1,5 @@
-// The Studio's form, remembered across visits, and the job it is currently showing.
+// The Studio's form, remembered across visits, the jobs started from it in this session
+// and the one it is showing.
 
 import { create } from "zustand";
 import { persist } from "zustand/middleware";
@@ -44,6 +45,8 @@ interface StudioState {
   form: StudioForm;
   /** The job shown on the canvas. */
   activeJobId: string | null;
+  /** Jobs started from the Studio since the page loaded, newest first. */
+  sessionJobIds: string[];
   /** Seed of the last image made here, for "reuse". */
   lastSeed: number | null;
   update: (patch: Partial<StudioForm>) => void;
@@ -51,7 +54,10 @@ interface StudioState {
   removeLora: (name: string) => void;
   insertInPrompt: (text: string) => void;
   loadRequest: (request: GenerationRequest, keepSeed: boolean) => void;
+  /** A job just started from the Studio: first in the session's list, and on the canvas. */
   setActive: (job: Job) => void;
+  /** Puts one of the session's jobs on the canvas. */
+  show: (jobId: string) => void;
   setLastSeed: (seed: number) => void;
 }
 
@@ -90,6 +96,7 @@ export const useStudio = create<StudioState>()(
     (set) => ({
       form: DEFAULT_FORM,
       activeJobId: null,
+      sessionJobIds: [],
       lastSeed: null,
       update: (patch) => set((s) => ({ form: { ...s.form, ...patch } })),
       setLora: (name, weight) =>
@@ -126,7 +133,9 @@ export const useStudio = create<StudioState>()(
             loras: request.loras ?? [],
           },
         })),
-      setActive: (job) => set({ activeJobId: job.id }),
+      setActive: (job) =>
+        set((s) => ({ activeJobId: job.id, sessionJobIds: [job.id, ...s.sessionJobIds.filter((id) => id !== job.id)] })),
+      show: (jobId) => set({ activeJobId: jobId }),
       setLastSeed: (seed) => set({ lastSeed: seed }),
     }),
     {

@@ -95,6 +95,38 @@ describe("Studio", () => {
     expect(useStudio.getState().lastSeed).toBe(1234);
   });
 
+  it("shows every job started here in this session, newest first, each with its progress or result", async () => {
+    const user = userEvent.setup();
+    const first = makeJob({ id: "s1", request: { ...makeJob().request, prompt: "first picture" } });
+    const second = makeJob({ id: "s2", request: { ...makeJob().request, prompt: "second picture" } });
+    const answers = [first, second];
+    mockApi({ "POST /jobs": () => ({ status: 202, body: answers.shift() }) });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "first picture");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    await user.clear(screen.getByLabelText("Prompt"));
+    await user.type(screen.getByLabelText("Prompt"), "second picture");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+
+    const list = await screen.findByRole("list", { name: "Jobs of this session, newest first" });
+    expect(within(list).getAllByTestId("session-job").map((li) => li.dataset.jobId)).toEqual(["s2", "s1"]);
+
+    act(() => {
+      useJobs.getState().applyEvent(jobEvent("succeeded", { ...first, status: "succeeded", images: [{ index: 0, url: "/api/v1/images/s1/0.png", seed: 5, width: 128, height: 128 }] }, 1));
+      useJobs.getState().applyEvent(jobEvent("started", { ...second, status: "running" }, 2));
+      useJobs.getState().applyEvent(progressEvent("s2", 5, 3));
+    });
+    const [newest, earlier] = within(list).getAllByTestId("session-job");
+    expect(within(newest).getByRole("progressbar", { name: 'Progress of "second picture"' })).toHaveAttribute("aria-valuenow", "5");
+    expect(earlier.querySelector("img")).toHaveAttribute("src", "/api/v1/images/s1/0.png");
+    expect(earlier).toHaveTextContent("succeeded");
+
+    // the earlier result goes on the canvas on demand
+    await user.click(within(earlier).getByRole("button", { name: 'Show "first picture" on the canvas' }));
+    expect(screen.getByAltText("Result 1: first picture")).toHaveAttribute("src", "/api/v1/images/s1/0.png");
+    expect(within(earlier).getByRole("button", { name: /Show "first picture"/ })).toHaveAttribute("aria-pressed", "true");
+  });
+
   it("generates with Ctrl+Enter", async () => {
     const user = userEvent.setup();
     const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });

@@ -45,6 +45,55 @@ function FieldError({ id, error }: { id: string; error: string | undefined }) {
 
 const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
 
+/** One job of this session, small: its progress while it runs, its pictures once made. */
+function SessionJob({ jobId, shown }: { jobId: string; shown: boolean }) {
+  const job = useJobs((s) => s.jobs[jobId]);
+  const show = useStudio((s) => s.show);
+  if (!job) return null;
+  const prompt = job.request.prompt;
+  const image = job.status === "succeeded" ? job.images[0] : undefined;
+  return (
+    <li className={`session-job${shown ? " shown" : ""}`} data-testid="session-job" data-job-id={job.id}>
+      <button type="button" aria-pressed={shown} aria-label={`Show "${prompt.slice(0, 60)}" on the canvas`} onClick={() => show(job.id)}>
+        {image ? (
+          <AuthImage src={image.url} alt="" width={image.width} height={image.height} loading="lazy" />
+        ) : (
+          <span className="session-thumb" aria-hidden="true" />
+        )}
+        <span className="session-text">
+          <span className="job-prompt">{prompt}</span>
+          <StatusBadge status={job.status} />
+          {image && job.images.length > 1 && <span className="muted small"> ×{job.images.length}</span>}
+        </span>
+      </button>
+      {job.status === "running" && <ProgressBar progress={job.progress} label={`Progress of "${prompt.slice(0, 40)}"`} />}
+      {job.status === "queued" && (
+        <p className="muted small">{job.position === 0 ? "runs next" : job.position != null ? `${job.position} ahead` : "waiting"}</p>
+      )}
+      {job.status === "failed" && <p className="error-text small clamp2">{job.error ?? "The job failed."}</p>}
+    </li>
+  );
+}
+
+/** Every job started from the Studio since the page loaded, newest first. */
+function SessionJobs() {
+  const ids = useStudio((s) => s.sessionJobIds);
+  const activeJobId = useStudio((s) => s.activeJobId);
+  if (ids.length < 2) return null;
+  return (
+    <section className="session-jobs" aria-labelledby="session-jobs-title">
+      <h2 id="session-jobs-title" className="small">
+        This session <span className="count">{ids.length}</span>
+      </h2>
+      <ul aria-label="Jobs of this session, newest first">
+        {ids.map((id) => (
+          <SessionJob key={id} jobId={id} shown={id === activeJobId} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 function Canvas() {
   const activeJobId = useStudio((s) => s.activeJobId);
   const job = useJobs((s) => (activeJobId ? s.jobs[activeJobId] : undefined));
@@ -65,6 +114,7 @@ function Canvas() {
           <Icon name="sparkle" size={40} />
           <p>Describe a picture, then Generate.</p>
         </div>
+        <SessionJobs />
       </section>
     );
   }
@@ -145,6 +195,7 @@ function Canvas() {
           {duration !== null ? ` · ${formatSeconds(duration)}` : ""}
         </p>
       )}
+      <SessionJobs />
     </section>
   );
 }
