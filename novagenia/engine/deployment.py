@@ -22,7 +22,7 @@ from novagenia.engine.device import DevicePlan
 from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
-from novagenia.engine.previews import as_data_url, latent_preview
+from novagenia.engine.previews import LatentProjection, as_data_url
 from novagenia.jobs.actor import get_board
 from novagenia.jobs.schemas import ImageInfo, Job
 from novagenia.logs import configure_logging
@@ -184,7 +184,7 @@ class Diffusion:
         reporter = ProgressReporter(self.board, self.worker, loop)
         heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
         plan = BatchPlan.from_jobs(jobs)
-        on_step = self._step_callback(reporter, jobs, plan)
+        on_step = self._step_callback(reporter, jobs, plan, loaded.previews)
         error: Exception | None = None
         images = None
         started = time.perf_counter()
@@ -209,7 +209,13 @@ class Diffusion:
         else:
             await self._complete(jobs, plan, images, reporter.stop)
 
-    def _step_callback(self, reporter: ProgressReporter, jobs: list[Job], plan: BatchPlan):
+    def _step_callback(
+        self,
+        reporter: ProgressReporter,
+        jobs: list[Job],
+        plan: BatchPlan,
+        previews: LatentProjection | None,
+    ):
         started = time.perf_counter()
         total = plan.request.steps
         every = self.args.preview_every_steps
@@ -225,11 +231,11 @@ class Diffusion:
                 "elapsed_s": round(elapsed, 3),
                 "eta_s": round(elapsed / step * (total - step), 3),
             }
-            want_preview = every and step % every == 0 and step < total
+            want_preview = previews and every and step % every == 0 and step < total
             for owner, job in enumerate(jobs):
                 reporter.post({"job_id": job.id, "type": "progress", **progress})
                 if want_preview:
-                    image = latent_preview(latents[plan.owners.index(owner)])
+                    image = previews.preview(latents[plan.owners.index(owner)])
                     if image is not None:
                         reporter.post(
                             {

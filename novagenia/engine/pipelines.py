@@ -17,6 +17,7 @@ from huggingface_hub import constants
 from safetensors import safe_open
 
 from novagenia.engine.device import DevicePlan
+from novagenia.engine.previews import LatentProjection, fit_latent_projection
 from novagenia.models import checkpoint_family, checkpoint_keys
 
 logger = logging.getLogger("novagenia.engine")
@@ -27,10 +28,17 @@ class LoadedPipeline:
     models without asking whether a job still runs on one, so eviction only marks it and
     the weights are freed when the last user lets go."""
 
-    def __init__(self, model_id: str, pipeline: DiffusionPipeline, load_seconds: float) -> None:
+    def __init__(
+        self,
+        model_id: str,
+        pipeline: DiffusionPipeline,
+        load_seconds: float,
+        previews: LatentProjection | None = None,
+    ) -> None:
         self.model_id = model_id
         self.pipeline = pipeline
         self.load_seconds = load_seconds
+        self.previews = previews  # None: this model gets no live previews
         # The model's own scheduler settings, kept because samplers replace the scheduler
         self.scheduler_config = dict(pipeline.scheduler.config)
         self._users = 0
@@ -86,11 +94,12 @@ def load_pipeline(
     if hasattr(pipeline, "vae") and hasattr(pipeline.vae, "enable_tiling"):
         # Tiled decode only kicks in above the tile size: cheap insurance for big images.
         pipeline.vae.enable_tiling()
+    previews = fit_latent_projection(pipeline)
     if plan.compile_unet and hasattr(pipeline, "unet"):
         compile_and_warm(pipeline)
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
-    return LoadedPipeline(model_id, pipeline, seconds)
+    return LoadedPipeline(model_id, pipeline, seconds, previews)
 
 
 def compile_and_warm(pipeline: DiffusionPipeline) -> None:
