@@ -38,3 +38,37 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   await expect(page.getByRole("button", { name: `Open cancelled job "queued first ${tag}"` })).toBeVisible();
   await drainQueue(request);
 });
+
+test("the Finished grid reads newest first, left to right and row by row", async ({ page, request }) => {
+  await drainQueue(request);
+  const tag = Date.now().toString(36);
+  const made = [];
+  // one after the other, so their finishing order is their making order
+  for (let i = 0; i < 4; i++) {
+    const job = await submitJob(request, { prompt: `grid ${i} ${tag}`, steps: 2, width: 64, height: 64 });
+    await expect.poll(async () => (await getJob(request, job.id)).status, { timeout: 60_000 }).toBe("succeeded");
+    made.push(job);
+  }
+
+  await page.goto("/queue");
+  const tiles = page.getByTestId("finished-tile");
+  await expect(tiles.first()).toBeVisible();
+  // the four just made lead the grid, the last one first
+  const ids = await tiles.evaluateAll((els) => els.map((el) => el.getAttribute("data-job-id")));
+  expect(ids.slice(0, 4)).toEqual(made.map((j) => j.id).reverse());
+
+  const boxes = await tiles.evaluateAll((els) =>
+    els.slice(0, 4).map((el) => {
+      const r = el.getBoundingClientRect();
+      return { x: Math.round(r.left), y: Math.round(r.top) };
+    }),
+  );
+  // at 1280 px several tiles share the first row: the second newest sits right of the newest
+  expect(boxes[1].y).toBe(boxes[0].y);
+  expect(boxes[1].x).toBeGreaterThan(boxes[0].x);
+  // and every next tile is further right on the same row, or on a lower row
+  for (let i = 1; i < boxes.length; i++) {
+    const sameRow = boxes[i].y === boxes[i - 1].y;
+    expect(sameRow ? boxes[i].x > boxes[i - 1].x : boxes[i].y > boxes[i - 1].y, `tile ${i} after tile ${i - 1}`).toBe(true);
+  }
+});

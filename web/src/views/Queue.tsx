@@ -119,18 +119,18 @@ function Gallery() {
       {shown.length === 0 ? (
         <p className="muted">{historyLoaded ? "Nothing here yet." : notLoaded(offline, "the history")}</p>
       ) : (
-        <ul className="masonry" aria-label="Finished jobs">
+        <ul className="gallery-grid" aria-label="Finished jobs">
           {shown.flatMap((job) =>
             job.status === "succeeded" && job.images.length > 0
               ? job.images.map((img) => (
-                  <li key={`${job.id}-${img.index}`} className="tile">
+                  <li key={`${job.id}-${img.index}`} className="tile" data-testid="finished-tile" data-job-id={job.id}>
                     <button type="button" aria-label={`Open "${job.request.prompt.slice(0, 60)}" (image ${img.index + 1}, seed ${img.seed})`} onClick={() => open(job.id, img.index)}>
                       <AuthImage src={img.url} alt="" width={img.width} height={img.height} loading="lazy" style={{ aspectRatio: `${img.width} / ${img.height}` }} />
                     </button>
                   </li>
                 ))
               : [
-                  <li key={job.id} className="tile tile-text">
+                  <li key={job.id} className="tile tile-text" data-testid="finished-tile" data-job-id={job.id}>
                     <button type="button" aria-label={`Open ${job.status} job "${job.request.prompt.slice(0, 60)}"`} onClick={() => open(job.id)}>
                       <StatusBadge status={job.status} />
                       <span className="job-prompt">{job.request.prompt}</span>
