@@ -26,6 +26,14 @@ interface CatalogState {
   rescanLoras: () => Promise<void>;
 }
 
+/**
+ * Whether the server would delete the model: its `deletable`, or, from a server that does
+ * not say, what it refuses (embedded models and the default one).
+ */
+export function isDeletable(model: ModelInfo): boolean {
+  return typeof model.deletable === "boolean" ? model.deletable : model.source === "local" && !model.default;
+}
+
 /** Model ids may hold one "/": keep it a path separator the router understands. */
 export const modelPath = (id: string) => id.split("/").map(encodeURIComponent).join("/");
 

@@ -4,11 +4,11 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 import { Toasts } from "../components/Toasts";
 import { dispatchEvent } from "../api/socket";
-import { resetStores, mockApi } from "../test/fixtures";
+import { makeModel, mockApi, resetStores } from "../test/fixtures";
 import { Models } from "./Models";
 
-const tiny = { id: "novagenia/tiny-random", source: "embedded", pipeline_class: "StableDiffusionPipeline", size_bytes: 0, native_size: 128, default: true };
-const turbo = { id: "stabilityai/sd-turbo", source: "hub", pipeline_class: "StableDiffusionPipeline", size_bytes: 2_500_000_000, native_size: 512, default: false };
+const tiny = makeModel();
+const turbo = makeModel({ id: "stabilityai/sd-turbo", source: "local", size_bytes: 2_500_000_000, native_size: 512, default: false, deletable: true });
 const hit = { id: "stabilityai/sd-turbo", downloads: 1_200_000, likes: 400, tags: [], last_modified: null, pipeline_class: "StableDiffusionPipeline", gated: false, private: false };
 const other = { ...hit, id: "someone/pixel-diffusion", downloads: 50 };
 
@@ -39,6 +39,33 @@ describe("Models", () => {
     await user.click(screen.getByRole("button", { name: "Really delete stabilityai/sd-turbo?" }));
     expect(calls.find((c) => c.method === "DELETE")?.url).toBe("/api/v1/models/stabilityai/sd-turbo");
     expect(screen.getAllByTestId("model-card")).toHaveLength(1);
+  });
+
+  it("offers Delete only for models the server would delete", async () => {
+    const embedded = makeModel({ id: "novagenia/tiny-shapes", default: false, deletable: false });
+    const defaultLocal = makeModel({ id: "local/default-one", source: "local", default: true, deletable: false });
+    mockApi({ "GET /models": { body: { models: [tiny, embedded, defaultLocal, turbo] } } });
+    renderModels();
+    expect(await screen.findAllByTestId("model-card")).toHaveLength(4);
+    expect(screen.getAllByRole("button", { name: /^Delete / }).map((b) => b.getAttribute("aria-label"))).toEqual(["Delete stabilityai/sd-turbo"]);
+  });
+
+  it("without `deletable` from the server, offers Delete for local models that are not the default", async () => {
+    const bare = ({ deletable: _deletable, ...rest }: ReturnType<typeof makeModel>) => rest;
+    mockApi({
+      "GET /models": {
+        body: {
+          models: [
+            bare(tiny),
+            bare(makeModel({ id: "local/default-one", source: "local", default: true })),
+            bare(makeModel({ id: "local/mine", source: "local", default: false })),
+          ],
+        },
+      },
+    });
+    renderModels();
+    expect(await screen.findAllByTestId("model-card")).toHaveLength(3);
+    expect(screen.getAllByRole("button", { name: /^Delete / }).map((b) => b.getAttribute("aria-label"))).toEqual(["Delete local/mine"]);
   });
 
   it("explains a refused delete with the server's words", async () => {

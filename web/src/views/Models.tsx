@@ -5,7 +5,7 @@ import type { Download, HubModel, ModelInfo } from "../api/types";
 import { Icon } from "../components/Icon";
 import { Monogram } from "../components/Monogram";
 import { formatBytes, formatCount, percent } from "../lib/format";
-import { useCatalog } from "../stores/catalog";
+import { isDeletable, useCatalog } from "../stores/catalog";
 import { latestDownloadFor, useDownloads } from "../stores/downloads";
 import { useOffline } from "../stores/server";
 import { notify, reportError } from "../stores/toasts";
@@ -96,11 +96,13 @@ function InstalledModel({ model }: { model: ModelInfo }) {
           )}
         </div>
       </div>
-      <div className="card-actions">
-        <button type="button" className="btn small danger" disabled={offline} onClick={remove} aria-label={confirm ? `Really delete ${model.id}?` : `Delete ${model.id}`}>
-          <Icon name="trash" /> {confirm ? "Really delete?" : "Delete"}
-        </button>
-      </div>
+      {isDeletable(model) && (
+        <div className="card-actions">
+          <button type="button" className="btn small danger" disabled={offline} onClick={remove} aria-label={confirm ? `Really delete ${model.id}?` : `Delete ${model.id}`}>
+            <Icon name="trash" /> {confirm ? "Really delete?" : "Delete"}
+          </button>
+        </div>
+      )}
     </li>
   );
 }
