@@ -133,6 +133,10 @@ class Lora(BaseModel):
     rank: int | None
     alpha: float | None
     format: LoraFormat
+    fits: list[str] = Field(
+        default_factory=list,
+        description="Installed models whose layers it fits (told from the files' headers).",
+    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ def read_header(path: Path) -> SafetensorsHeader:
             raise InvalidLora("not a safetensors file: too short")
         (length,) = struct.unpack("<Q", head)
         if length < 2 or length > MAX_HEADER_BYTES or length > size - 8:
-            raise InvalidLora(f"not a safetensors file: header length {length} is not plausible")
+            raise InvalidLora("not a safetensors file")
         raw = file.read(length)
     try:
         header = json.loads(raw)

@@ -140,7 +140,8 @@ def _no_lora_keys() -> bytes:
         ("evil.ckpt", b"PK\x03\x04zip", 422, "pickle"),
         ("evil.safetensors", b"\x80\x04\x95pickle", 422, "pickle"),
         ("cut.safetensors", "truncated", 422, "truncated"),
-        ("huge.safetensors", "huge", 422, "header length"),
+        ("huge.safetensors", "huge", 422, "not a safetensors file"),
+        ("fake.safetensors", b"just some text, not weights", 422, "not a safetensors file"),
         ("nolora.safetensors", "nolora", 422, "no LoRA weights"),
         ("../../escape.safetensors", "good", 422, "invalid LoRA name"),
         ("/etc/passwd.safetensors", "good", 422, "invalid LoRA name"),
@@ -240,11 +241,30 @@ def test_unknown_or_invalid_loras_get_422(app, body, field):
     assert response.json()["detail"][0]["loc"][-1] == field
 
 
-def test_lora_for_another_architecture_fails_its_job_only(app):
+def test_each_lora_says_which_installed_models_it_fits(app):
+    run(app)  # tiny-random is built on first use
+    loras = {lora["name"]: lora for lora in app.http.get("/api/v1/loras").json()["loras"]}
+    for name in ("style", "detail", "shapes"):
+        assert loras[name]["fits"] == ["novagenia/tiny-random"], name
+    assert loras["wide"]["fits"] == []
+    assert app.http.get("/api/v1/loras/wide").json()["fits"] == []
+
+
+def test_lora_for_another_architecture_is_refused_at_submit(app):
     plain = app.pixels(run(app))
-    failed = run(app, loras=[{"name": "wide", "weight": 1}])
-    assert failed["status"] == "failed"
-    assert failed["error"].startswith("LoRA 'wide' does not fit model 'novagenia/tiny-random'")
+    response = app.http.post(
+        "/api/v1/jobs",
+        json={
+            "prompt": "a red circle",
+            "model": "novagenia/tiny-random",
+            **SMALL,
+            "loras": [{"name": "wide", "weight": 1}],
+        },
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"][-1] == "loras"
+    assert error["msg"].startswith("LoRA 'wide' does not fit model 'novagenia/tiny-random'")
     assert np.array_equal(app.pixels(run(app)), plain)
     assert run(app, loras=[{"name": "style", "weight": 1}])["status"] == "succeeded"
 

@@ -13,6 +13,7 @@ from novagenia.api.schemas import JobPage, QueueSummary
 from novagenia.config import AppArgs
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus, PriorityChange
+from novagenia.lora_fit import fits
 from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
@@ -66,6 +67,13 @@ def resolve_request(
         prompt, loras = resolve_lora_set(request.prompt, request.loras, library)
     except LoraSetError as exc:
         raise invalid(exc.field, str(exc)) from None
+    for lora in loras:
+        if fits(library.weights_path(lora.name), model) is False:
+            raise invalid(
+                "loras",
+                f"LoRA {lora.name!r} does not fit model {model.id!r}: its layers differ "
+                "(trained for another architecture)",
+            )
     return request.model_copy(
         update={
             "prompt": prompt,

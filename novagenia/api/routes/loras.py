@@ -8,6 +8,7 @@ only then renamed into place, so a bad or partial file is never listed or loaded
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO
 
@@ -16,8 +17,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from novagenia.api.deps import Caller, Context
+from novagenia.api.deps import AppContext, Caller, Context
 from novagenia.config import AppArgs
+from novagenia.lora_fit import fitting_models
 from novagenia.loras import (
     PICKLE_REFUSED,
     PICKLE_SUFFIXES,
@@ -55,13 +57,14 @@ async def list_loras(
         str | None, Query(max_length=64, description="Base-model family: sd1, sd2, sdxl…")
     ] = None,
 ) -> LoraList:
-    return LoraList(loras=await asyncio.to_thread(context.loras.search, q, tag, base))
+    loras = await asyncio.to_thread(_fitted, context, context.loras.search, q, tag, base)
+    return LoraList(loras=loras)
 
 
 @router.post("/rescan", response_model=LoraList)
 async def rescan_loras(context: Context, caller: Caller) -> LoraList:
     """Re-reads every header and sidecar (listing already notices changed files)."""
-    return LoraList(loras=await asyncio.to_thread(context.loras.rescan))
+    return LoraList(loras=await asyncio.to_thread(_fitted, context, context.loras.rescan))
 
 
 UPLOAD_FORM = {
@@ -104,7 +107,7 @@ async def upload_lora(
             form = await receive_upload(request, sink, limit)
         name = upload_name(form)
         try:
-            return await asyncio.to_thread(library.install, staged, name, overwrite)
+            installed = await asyncio.to_thread(library.install, staged, name, overwrite)
         except InvalidLora as exc:
             raise _invalid("file", str(exc)) from None
         except LoraExists:
@@ -112,18 +115,20 @@ async def upload_lora(
                 status.HTTP_409_CONFLICT,
                 f"LoRA {name!r} exists; pass ?overwrite=true to replace it",
             ) from None
+    return await asyncio.to_thread(_with_fits, context, installed)
 
 
 @router.get("/{name}", response_model=Lora)
 async def get_lora(name: str, context: Context) -> Lora:
-    return await asyncio.to_thread(_get, context.loras, name)
+    return await asyncio.to_thread(lambda: _with_fits(context, _get(context.loras, name)))
 
 
 @router.put("/{name}", response_model=Lora)
 async def update_lora(name: str, change: LoraUpdate, context: Context, caller: Caller) -> Lora:
     """Changes only the fields sent; they are kept in `<name>.json` next to the file."""
     _get(context.loras, name)
-    return await asyncio.to_thread(context.loras.update, name, change)
+    updated = await asyncio.to_thread(context.loras.update, name, change)
+    return await asyncio.to_thread(_with_fits, context, updated)
 
 
 @router.delete("/{name}", status_code=status.HTTP_204_NO_CONTENT)
@@ -144,6 +149,16 @@ async def lora_preview(name: str, context: Context) -> FileResponse:
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"LoRA {name!r} has no preview")
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+def _with_fits(context: AppContext, lora: Lora) -> Lora:
+    """The LoRA with the installed models it fits (header reads, cached per file)."""
+    path = context.loras.weights_path(lora.name)
+    return lora.model_copy(update={"fits": fitting_models(path, context.registry.list())})
+
+
+def _fitted(context: AppContext, list_loras: Callable[..., list[Lora]], *args) -> list[Lora]:
+    return [_with_fits(context, lora) for lora in list_loras(*args)]
 
 
 def _get(library: LoraLibrary, name: str) -> Lora:
