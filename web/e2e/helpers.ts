@@ -9,6 +9,7 @@ export const TINY = "novagenia/tiny-shapes";
 export interface JobJson {
   id: string;
   status: string;
+  priority: number;
   images: { url: string; seed: number; width: number; height: number }[];
 }
 

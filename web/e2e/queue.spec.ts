@@ -7,7 +7,8 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   const tag = Date.now().toString(36);
   // a slow job holds the only worker, so the next ones stay queued
   const blocker = await submitJob(request, { prompt: "slow blocker", steps: 150, width: 256, height: 256 });
-  const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4 });
+  // a higher priority than the next one: moving that one to the front must not change either
+  const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4, priority: 3 });
   const second = await submitJob(request, { prompt: `queued second ${tag}`, steps: 4 });
 
   await page.goto("/queue");
@@ -17,16 +18,25 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   await expect(queued.nth(0)).toHaveAttribute("data-job-id", first.id);
   await expect(queued.nth(1)).toHaveAttribute("data-job-id", second.id);
 
-  await queued.nth(1).getByRole("button", { name: /to the front/ }).click();
+  // with the keyboard: focus must stay in the list, not fall to the page body
+  await queued.nth(1).getByRole("button", { name: /to the front/ }).focus();
+  await page.keyboard.press("Enter");
   await expect(queued.nth(0)).toHaveAttribute("data-job-id", second.id);
+  await expect(page.getByTestId("queue-announcement")).toHaveText("Moved to the front.");
+  await expect(queued.nth(0).getByRole("button", { name: /down$/ })).toBeFocused();
+  expect((await getJob(request, second.id)).priority, "to the front is not a priority change").toBe(0);
+  expect((await getJob(request, first.id)).priority).toBe(3);
 
   const running = page.locator(`[data-testid="running-job"][data-job-id="${blocker.id}"]`);
   await expect(running).toBeVisible();
   await expect(running.getByRole("progressbar")).toHaveAttribute("aria-valuetext", /step \d+ \/ 150/);
 
   const row = page.locator(`[data-testid="queued-job"][data-job-id="${first.id}"]`);
-  await row.getByRole("button", { name: /^Cancel/ }).click();
+  await row.getByRole("button", { name: /^Cancel/ }).focus();
+  await page.keyboard.press("Enter");
   await expect(row).toHaveCount(0);
+  // the cancelled row was the last: focus goes to the row before it
+  await expect(queued.nth(0).getByRole("button", { name: /^Cancel/ })).toBeFocused();
   await expect.poll(async () => (await getJob(request, first.id)).status).toBe("cancelled");
 
   await running.getByRole("button", { name: /^Cancel/ }).click();

@@ -69,6 +69,66 @@ describe("Queue", () => {
     expect(screen.getAllByTestId("queued-job").map((r) => r.dataset.jobId)).toEqual(["a", "b"]);
   });
 
+  it("moves a job to the front without touching its priority, says so, and keeps keyboard focus in the row", async () => {
+    const user = userEvent.setup();
+    let order = [a, b];
+    const { calls } = mockApi({
+      "GET /queue": () => queueBody(order),
+      "GET /jobs": { body: { jobs: [], next_cursor: null } },
+      "PATCH /jobs/b": () => {
+        order = [b, a];
+        return { body: { ...b, position: 0 } };
+      },
+    });
+    render(<Queue />);
+    await screen.findAllByTestId("queued-job");
+    const front = screen.getByRole("button", { name: 'Move "second in line" to the front' });
+    front.focus();
+    await user.keyboard("{Enter}");
+    expect(calls.find((c) => c.method === "PATCH")?.body).toEqual({ front: true });
+    expect(await screen.findByText("Moved to the front.")).toHaveAttribute("role", "status");
+    expect(screen.getAllByTestId("queued-job").map((r) => r.dataset.jobId)).toEqual(["b", "a"]);
+    expect(useJobs.getState().jobs.b.priority).toBe(0);
+    // its own button is disabled now (it is first): focus stays in the row, on the way back down
+    expect(screen.getByRole("button", { name: 'Move "second in line" down' })).toHaveFocus();
+  });
+
+  it("after cancelling a queued job, focus goes to the next row's Cancel", async () => {
+    const user = userEvent.setup();
+    let order = [a, b];
+    mockApi({
+      "GET /queue": () => queueBody(order),
+      "GET /jobs": { body: { jobs: [], next_cursor: null } },
+      "DELETE /jobs/a": () => {
+        order = [b];
+        return { body: { ...a, status: "cancelled", finished_at: 6000 } };
+      },
+    });
+    render(<Queue />);
+    await screen.findAllByTestId("queued-job");
+    screen.getByRole("button", { name: 'Cancel "first in line"' }).focus();
+    await user.keyboard("{Enter}");
+    await vi.waitFor(() => expect(screen.getAllByTestId("queued-job").map((r) => r.dataset.jobId)).toEqual(["b"]));
+    expect(screen.getByRole("button", { name: 'Cancel "second in line"' })).toHaveFocus();
+    expect(screen.getByRole("status")).toHaveTextContent('Cancelled "first in line".');
+    expect(document.activeElement).not.toBe(document.body);
+  });
+
+  it("after cancelling the last queued job, focus goes to the list's heading", async () => {
+    const user = userEvent.setup();
+    mockApi({
+      "GET /queue": () => queueBody([b]),
+      "GET /jobs": { body: { jobs: [], next_cursor: null } },
+      "DELETE /jobs/b": { body: { ...b, status: "cancelled", finished_at: 6000 } },
+    });
+    render(<Queue />);
+    await screen.findAllByTestId("queued-job");
+    screen.getByRole("button", { name: 'Cancel "second in line"' }).focus();
+    await user.keyboard("{Enter}");
+    await vi.waitFor(() => expect(screen.queryAllByTestId("queued-job")).toHaveLength(0));
+    expect(screen.getByRole("heading", { name: /^Queued/ })).toHaveFocus();
+  });
+
   it("opens a finished image in the viewer and takes its seed to the Studio", async () => {
     const user = userEvent.setup();
     mockApi({ "GET /queue": queueBody([]), "GET /jobs": { body: { jobs: [done], next_cursor: null } } });
