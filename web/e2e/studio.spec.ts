@@ -1,6 +1,11 @@
 import { expect, test } from "@playwright/test";
 
-import { drainQueue, waitLive } from "./helpers";
+import { drainQueue, TINY, waitLive } from "./helpers";
+
+interface SamplerJson {
+  name: string;
+  label: string;
+}
 
 declare global {
   interface Window {
@@ -32,6 +37,10 @@ test("generate from the Studio: the progress bar advances, a preview then the im
     }).observe(document.body, { subtree: true, childList: true, attributes: true });
   });
 
+  const samplerName = await page.getByLabel("Sampler").inputValue();
+  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as { samplers: SamplerJson[] };
+  const samplerLabel = samplers.find((x) => x.name === samplerName)!.label;
+
   // the keyboard shortcut is the Generate button
   await page.getByLabel("Prompt", { exact: true }).press("Control+Enter");
 
@@ -48,6 +57,8 @@ test("generate from the Studio: the progress bar advances, a preview then the im
   // the parameters come with the result, and the viewer opens on it
   await expect(page.getByTestId("result-meta")).toContainText("150 steps");
   await expect(page.getByTestId("result-meta")).toContainText("seed");
+  // the sampler as people (and A1111 tools) know it, not its id
+  await expect(page.getByTestId("result-meta")).toContainText(` · ${samplerLabel} · `);
   await result.click();
   const viewer = page.getByRole("dialog");
   await expect(viewer).toBeVisible();
@@ -70,4 +81,21 @@ test("a request the server refuses is explained in a toast with the server's wor
   const toast = page.getByRole("alert");
   await expect(toast).toContainText("Could not start the generation");
   await expect(toast).toContainText("queue is full (1000 jobs)");
+});
+
+test("the sampler list holds the samplers of the chosen model (GET /models' samplers), by label", async ({ page, request }) => {
+  const { models } = (await (await request.get("/api/v1/models")).json()) as { models: { id: string; samplers: string[] }[] };
+  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as { samplers: SamplerJson[] };
+  const { default_model } = (await (await request.get("/api/v1/config")).json()) as { default_model: string };
+  expect(default_model).toBe(TINY);
+  const tiny = models.find((m) => m.id === TINY)!;
+  expect(Array.isArray(tiny.samplers), "GET /models gives each model's samplers").toBe(true);
+  expect(tiny.samplers.length).toBeGreaterThan(0);
+  const labels = tiny.samplers.map((name) => samplers.find((x) => x.name === name)?.label ?? name);
+
+  await page.goto("/");
+  await waitLive(page);
+  await expect(page.getByLabel("Model")).toHaveValue(""); // the default model
+  await expect(page.getByLabel("Sampler").locator("option")).toHaveText(labels);
+  expect(tiny.samplers).toContain(await page.getByLabel("Sampler").inputValue());
 });

@@ -1,7 +1,8 @@
 import { useState } from "react";
 
 import { authHeaders } from "../api/client";
-import { parametersText } from "../lib/params";
+import { lorasText, parametersText } from "../lib/params";
+import { samplerLabel, useCatalog } from "../stores/catalog";
 import { formatSeconds } from "../lib/format";
 import { useJobs } from "../stores/jobs";
 import { useRoute } from "../stores/route";
@@ -35,6 +36,7 @@ export function JobViewer() {
   const job = useJobs((s) => (jobId ? s.jobs[jobId] : undefined));
   const [busy, setBusy] = useState(false);
   const offline = useOffline();
+  const samplers = useCatalog((s) => s.samplers);
   if (!jobId || !job) return null;
 
   const image = job.images.find((i) => i.index === index) ?? job.images[0];
@@ -43,7 +45,7 @@ export function JobViewer() {
 
   const copy = async () => {
     try {
-      await navigator.clipboard.writeText(parametersText(job, image?.index ?? 0));
+      await navigator.clipboard.writeText(parametersText(job, image?.index ?? 0, samplers));
       notify("Parameters copied");
     } catch (err) {
       reportError("Could not copy the parameters", err);
@@ -124,7 +126,7 @@ export function JobViewer() {
             <dt>Model</dt>
             <dd>{job.model}</dd>
             <dt>Sampler</dt>
-            <dd>{r.sampler}</dd>
+            <dd>{samplerLabel(r.sampler, samplers)}</dd>
             <dt>Steps · CFG</dt>
             <dd>
               {r.steps} · {r.guidance_scale}
@@ -136,7 +138,7 @@ export function JobViewer() {
             {r.loras.length > 0 && (
               <>
                 <dt>LoRAs</dt>
-                <dd>{r.loras.map((l) => `${l.name} ${l.weight}`).join(", ")}</dd>
+                <dd>{lorasText(r.loras)}</dd>
               </>
             )}
             {duration !== null && (

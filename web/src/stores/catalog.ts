@@ -26,6 +26,17 @@ interface CatalogState {
   rescanLoras: () => Promise<void>;
 }
 
+/** The sampler's label ("Euler a"), as people and A1111 tools know it; its name when unknown. */
+export function samplerLabel(name: string, samplers: Sampler[]): string {
+  return samplers.find((s) => s.name === name)?.label ?? name;
+}
+
+/** The samplers that apply to a model, in its order; all of them when it does not say. */
+export function samplersFor(model: ModelInfo | undefined, samplers: Sampler[]): Sampler[] {
+  if (!model || !Array.isArray(model.samplers) || model.samplers.length === 0) return samplers;
+  return model.samplers.map((name) => ({ name, label: samplerLabel(name, samplers) }));
+}
+
 /**
  * Whether the server would delete the model: its `deletable`, or, from a server that does
  * not say, what it refuses (embedded models and the default one).

@@ -5,7 +5,8 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { JobViewer } from "../components/JobViewer";
 import { useJobs } from "../stores/jobs";
 import { useStudio } from "../stores/studio";
-import { makeJob, mockApi, resetStores } from "../test/fixtures";
+import { useCatalog } from "../stores/catalog";
+import { makeJob, mockApi, resetStores, SAMPLERS } from "../test/fixtures";
 import { Queue } from "./Queue";
 
 const a = makeJob({ id: "a", request: { ...makeJob().request, prompt: "first in line" } });
@@ -27,6 +28,7 @@ function queueBody(queued = [a, b]) {
 beforeEach(() => {
   resetStores();
   vi.unstubAllGlobals();
+  useCatalog.setState({ samplers: SAMPLERS });
 });
 
 describe("Queue", () => {
@@ -142,6 +144,7 @@ describe("Queue", () => {
     const dialog = screen.getByRole("dialog");
     expect(dialog).toHaveTextContent("a finished picture");
     expect(within(dialog).getByAltText(/Result 1/)).toHaveAttribute("src", "/api/v1/images/d/0.png");
+    expect(within(dialog).getByText("Sampler").nextElementSibling).toHaveTextContent(/^Euler a$/);
     await user.click(within(dialog).getByRole("button", { name: "Use seed" }));
     expect(useStudio.getState().form.seed).toBe(99);
     expect(screen.queryByRole("dialog")).toBeNull();

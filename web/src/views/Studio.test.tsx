@@ -127,6 +127,39 @@ describe("Studio", () => {
     expect(within(earlier).getByRole("button", { name: /Show "first picture"/ })).toHaveAttribute("aria-pressed", "true");
   });
 
+  it("names the sampler by its label and lists the LoRAs in the result line", () => {
+    const job = makeJob({
+      id: "done",
+      status: "succeeded",
+      request: { ...makeJob().request, loras: [{ name: "pixel_art", weight: 0.8 }] },
+      images: [{ index: 0, url: "/api/v1/images/done/0.png", seed: 3, width: 128, height: 128 }],
+    });
+    useJobs.getState().upsert(job);
+    useStudio.getState().setActive(job);
+    renderStudio();
+    const meta = screen.getByTestId("result-meta");
+    expect(meta).toHaveTextContent("Euler a");
+    expect(meta).not.toHaveTextContent("euler_a");
+    expect(meta).toHaveTextContent("LoRAs pixel_art 0.8");
+  });
+
+  it("offers only the samplers of the chosen model, and says so when it replaces one that does not apply", async () => {
+    const user = userEvent.setup();
+    useCatalog.setState({
+      models: [makeModel(), makeModel({ id: "local/dpm-only", source: "local", default: false, deletable: true, samplers: ["dpmpp_2m"] })],
+    });
+    renderStudio();
+    const sampler = screen.getByLabelText("Sampler");
+    expect(within(sampler).getAllByRole("option").map((o) => o.textContent)).toEqual(["Euler a", "DPM++ 2M"]);
+    expect(sampler).toHaveValue("euler_a");
+
+    await user.selectOptions(screen.getByLabelText("Model"), "local/dpm-only");
+    expect(within(sampler).getAllByRole("option").map((o) => o.textContent)).toEqual(["DPM++ 2M"]);
+    expect(sampler).toHaveValue("dpmpp_2m");
+    expect(useStudio.getState().form.sampler).toBe("dpmpp_2m");
+    expect(sampler).toHaveAccessibleDescription("DPM++ 2M chosen: Euler a does not apply to local/dpm-only.");
+  });
+
   it("generates with Ctrl+Enter", async () => {
     const user = userEvent.setup();
     const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });

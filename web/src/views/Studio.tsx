@@ -9,7 +9,8 @@ import { presetsFor, SizePresets } from "../components/SizePresets";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatSeconds } from "../lib/format";
 import { fieldLabel, type FormField, formLimits, validateForm } from "../lib/validation";
-import { useCatalog } from "../stores/catalog";
+import { samplerLabel, samplersFor, useCatalog } from "../stores/catalog";
+import { lorasText } from "../lib/params";
 import { useJobs } from "../stores/jobs";
 import { isOffline, useOffline, useServer } from "../stores/server";
 import { isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
@@ -102,6 +103,7 @@ function Canvas() {
   const offline = useOffline();
   const setLastSeed = useStudio((s) => s.setLastSeed);
   const openViewer = useViewer((s) => s.open);
+  const samplers = useCatalog((s) => s.samplers);
 
   useEffect(() => {
     if (job?.status === "succeeded" && job.images.length > 0) setLastSeed(job.images[0].seed);
@@ -189,9 +191,10 @@ function Canvas() {
       </div>
       {job.status === "succeeded" && (
         <p className="result-meta" data-testid="result-meta">
-          <StatusBadge status="succeeded" /> {job.model} · {job.request.sampler} · {job.request.steps} steps · CFG{" "}
+          <StatusBadge status="succeeded" /> {job.model} · {samplerLabel(job.request.sampler, samplers)} · {job.request.steps} steps · CFG{" "}
           {job.request.guidance_scale} · seed {job.images.map((i) => i.seed).join(", ")}
           {job.images[0] ? ` · ${job.images[0].width}×${job.images[0].height}` : ""}
+          {job.request.loras.length > 0 ? ` · LoRAs ${lorasText(job.request.loras)}` : ""}
           {duration !== null ? ` · ${formatSeconds(duration)}` : ""}
         </p>
       )}
@@ -218,7 +221,21 @@ export function Studio() {
   const errors = validateForm(form, limits);
   const invalidFields = Object.keys(errors) as FormField[];
   const modelId = form.model ?? config?.default_model ?? null;
-  const nativeSize = models.find((m) => m.id === modelId)?.native_size;
+  const model = models.find((m) => m.id === modelId);
+  const nativeSize = model?.native_size;
+  const applicable = samplersFor(model, samplers);
+  const applicableNames = applicable.map((s) => s.name).join(",");
+  const [samplerNote, setSamplerNote] = useState<string | null>(null);
+
+  // a sampler that does not apply to the chosen model is replaced by the model's first, and the form says so
+  useEffect(() => {
+    const names = applicableNames ? applicableNames.split(",") : [];
+    const current = useStudio.getState().form.sampler;
+    if (!model || names.length === 0 || names.includes(current)) return;
+    const { samplers: known } = useCatalog.getState();
+    update({ sampler: names[0] });
+    setSamplerNote(`${samplerLabel(names[0], known)} chosen: ${samplerLabel(current, known)} does not apply to ${model.id}.`);
+  }, [model, applicableNames, form.sampler, update]);
   const presets = presetsFor(nativeSize, config?.limits.max_size, config?.limits.min_size);
 
   const generate = useCallback(async () => {
@@ -294,7 +311,14 @@ export function Studio() {
           </div>
           <div className="field">
             <label htmlFor={ids.model}>Model</label>
-            <select id={ids.model} value={form.model ?? ""} onChange={(e) => update({ model: e.target.value || null })}>
+            <select
+              id={ids.model}
+              value={form.model ?? ""}
+              onChange={(e) => {
+                setSamplerNote(null);
+                update({ model: e.target.value || null });
+              }}
+            >
               <option value="">Default{config ? ` (${config.default_model})` : ""}</option>
               {models
                 .filter((m) => m.id !== config?.default_model || form.model === m.id)
@@ -309,14 +333,27 @@ export function Studio() {
           <div className="grid2">
             <div className="field">
               <label htmlFor={ids.sampler}>Sampler</label>
-              <select id={ids.sampler} value={form.sampler} onChange={(e) => update({ sampler: e.target.value })}>
-                {samplers.length === 0 && <option value={form.sampler}>{form.sampler}</option>}
-                {samplers.map((s) => (
+              <select
+                id={ids.sampler}
+                value={form.sampler}
+                aria-describedby={samplerNote ? `${ids.sampler}-note` : undefined}
+                onChange={(e) => {
+                  setSamplerNote(null);
+                  update({ sampler: e.target.value });
+                }}
+              >
+                {!applicable.some((s) => s.name === form.sampler) && <option value={form.sampler}>{samplerLabel(form.sampler, samplers)}</option>}
+                {applicable.map((s) => (
                   <option key={s.name} value={s.name}>
                     {s.label}
                   </option>
                 ))}
               </select>
+              {samplerNote && (
+                <p className="hint small" id={`${ids.sampler}-note`} role="status">
+                  {samplerNote}
+                </p>
+              )}
             </div>
             <div className="field">
               <label htmlFor={ids.batch}>Batch size</label>
