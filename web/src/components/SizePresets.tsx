@@ -1,5 +1,7 @@
 // Size presets as chips, each with its aspect ratio drawn as a small frame.
 
+import { RadioChips } from "./RadioChips";
+
 export interface SizePreset {
   label: string;
   width: number | null;
@@ -62,28 +64,31 @@ interface Props {
   onChange: (width: number | null, height: number | null) => void;
 }
 
+/** The presets as one radio group (one Tab stop, arrow keys); none is checked for a size typed by hand. */
 export function SizePresets({ presets, nativeSize, width, height, onChange }: Props) {
+  const checked = presets.find((p) => p.width === width && p.height === height)?.label ?? null;
   return (
-    <div className="chips" role="radiogroup" aria-label="Image size">
-      {presets.map((p) => {
-        const selected = p.width === width && p.height === height;
+    <RadioChips
+      label="Image size"
+      checked={checked}
+      onSelect={(label) => {
+        const preset = presets.find((p) => p.label === label);
+        if (preset) onChange(preset.width, preset.height);
+      }}
+      options={presets.map((p) => {
         const size = p.width ? `${p.width}×${p.height}` : nativeSize ? `${nativeSize}×${nativeSize}, the model's own` : "the model's own size";
-        return (
-          <button
-            key={p.label}
-            type="button"
-            role="radio"
-            aria-checked={selected}
-            className={`chip${selected ? " selected" : ""}`}
-            title={size}
-            aria-label={`${p.label} (${size})`}
-            onClick={() => onChange(p.width, p.height)}
-          >
-            <RatioFrame width={p.width} height={p.height} />
-            {p.label}
-          </button>
-        );
+        return {
+          key: p.label,
+          title: size,
+          ariaLabel: `${p.label} (${size})`,
+          content: (
+            <>
+              <RatioFrame width={p.width} height={p.height} />
+              {p.label}
+            </>
+          ),
+        };
       })}
-    </div>
+    />
   );
 }

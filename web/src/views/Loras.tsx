@@ -7,6 +7,7 @@ import { Icon } from "../components/Icon";
 import { Modal } from "../components/Modal";
 import { Monogram } from "../components/Monogram";
 import { NumberSlider } from "../components/NumberSlider";
+import { RadioChips } from "../components/RadioChips";
 import { formatBytes } from "../lib/format";
 import { checkNumber, LORA_WEIGHT } from "../lib/validation";
 import { useCatalog } from "../stores/catalog";
@@ -254,16 +255,12 @@ export function Loras() {
           <input id={searchId} type="search" placeholder="Search LoRAs" value={query} onChange={(e) => setQuery(e.target.value)} />
         </div>
         {tags.length > 0 && (
-          <div className="chips" role="radiogroup" aria-label="Filter by tag">
-            <button type="button" role="radio" aria-checked={tag === null} className={`chip${tag === null ? " selected" : ""}`} onClick={() => setTag(null)}>
-              all
-            </button>
-            {tags.map((t) => (
-              <button key={t} type="button" role="radio" aria-checked={tag === t} className={`chip${tag === t ? " selected" : ""}`} onClick={() => setTag(tag === t ? null : t)}>
-                {t}
-              </button>
-            ))}
-          </div>
+          <RadioChips
+            label="Filter by tag"
+            checked={tag === null ? "" : `tag:${tag}`}
+            onSelect={(key) => setTag(key === "" ? null : key.slice(4))}
+            options={[{ key: "", content: "all" }, ...tags.map((t) => ({ key: `tag:${t}`, content: t }))]}
+          />
         )}
       </div>
       {state === "loading" && loras.length === 0 ? (

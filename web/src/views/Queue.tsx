@@ -5,6 +5,7 @@ import type { Job } from "../api/types";
 import { AuthImage } from "../components/AuthImage";
 import { Icon } from "../components/Icon";
 import { ProgressBar } from "../components/ProgressBar";
+import { RadioChips } from "../components/RadioChips";
 import { StatusBadge } from "../components/StatusBadge";
 import { timeAgo } from "../lib/format";
 import { selectFinished, selectQueued, selectRunning, useJobs } from "../stores/jobs";
@@ -235,13 +236,12 @@ function Gallery() {
     <section aria-labelledby="finished-title">
       <div className="section-head">
         <h2 id="finished-title">Finished</h2>
-        <div className="chips" role="radiogroup" aria-label="Show">
-          {(["all", "succeeded", "failed", "cancelled"] as Filter[]).map((f) => (
-            <button key={f} type="button" role="radio" aria-checked={filter === f} className={`chip${filter === f ? " selected" : ""}`} onClick={() => setFilter(f)}>
-              {f}
-            </button>
-          ))}
-        </div>
+        <RadioChips
+          label="Show"
+          checked={filter}
+          onSelect={(key) => setFilter(key as Filter)}
+          options={(["all", "succeeded", "failed", "cancelled"] as Filter[]).map((f) => ({ key: f, content: f }))}
+        />
       </div>
       {shown.length === 0 ? (
         <p className="muted">{historyLoaded ? "Nothing here yet." : notLoaded(offline, "the history")}</p>

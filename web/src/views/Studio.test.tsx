@@ -276,6 +276,63 @@ describe("Studio", () => {
     expect(batch).not.toHaveAttribute("aria-invalid");
   });
 
+  it("reaches every size the server accepts with width and height fields, validated like the others", async () => {
+    const user = userEvent.setup();
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    const width = screen.getByRole("spinbutton", { name: /^Width/ });
+    const height = screen.getByRole("spinbutton", { name: /^Height/ });
+    await user.type(width, "2048");
+    // the other side starts from the model's native size, shown, not hidden
+    expect(height).toHaveValue(128);
+    await user.clear(height);
+    await user.type(height, "2048");
+    expect(within(screen.getByRole("radiogroup", { name: "Image size" })).queryByRole("radio", { checked: true })).toBeNull();
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    expect(calls[0].body).toMatchObject({ width: 2048, height: 2048 });
+
+    await user.clear(width);
+    await user.type(width, "2050");
+    expect(width).toHaveAttribute("aria-invalid", "true");
+    expect(width).toHaveAccessibleDescription("Must be from 64 to 2048.");
+    await user.clear(width);
+    await user.type(width, "1020");
+    expect(width).toHaveAccessibleDescription("Must be a multiple of 8.");
+    expect(screen.getByRole("button", { name: /Generate/ })).toBeDisabled();
+
+    // a preset sets both sides
+    await user.click(screen.getByRole("radio", { name: /^Native/ }));
+    expect(width).toHaveValue(null);
+    expect(height).toHaveValue(null);
+    expect(screen.getByRole("button", { name: /Generate/ })).toBeEnabled();
+  });
+
+  it("makes the size presets one Tab stop, moved through with the arrow keys", async () => {
+    const user = userEvent.setup();
+    renderStudio();
+    const group = screen.getByRole("radiogroup", { name: "Image size" });
+    const radios = within(group).getAllByRole("radio");
+    expect(radios.filter((r) => r.tabIndex === 0)).toEqual([radios[0]]);
+
+    screen.getByLabelText("CFG scale value").focus();
+    await user.tab();
+    expect(radios[0]).toHaveFocus();
+    await user.keyboard("{ArrowRight}");
+    expect(radios[1]).toHaveFocus();
+    expect(radios[1]).toHaveAttribute("aria-checked", "true");
+    expect(useStudio.getState().form).toMatchObject({ width: 128, height: 128 });
+    expect(radios.filter((r) => r.tabIndex === 0)).toEqual([radios[1]]);
+    await user.keyboard("{ArrowLeft}{ArrowLeft}");
+    expect(radios[radios.length - 1]).toHaveFocus();
+    expect(radios[radios.length - 1]).toHaveAttribute("aria-checked", "true");
+    await user.keyboard("{Home}");
+    expect(radios[0]).toHaveAttribute("aria-checked", "true");
+    // one Tab leaves the whole group
+    await user.tab();
+    expect(screen.getByRole("spinbutton", { name: /^Width/ })).toHaveFocus();
+  });
+
   it("takes seed −1 as random (AUTOMATIC1111): no seed is sent", async () => {
     const user = userEvent.setup();
     const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });

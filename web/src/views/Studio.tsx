@@ -204,7 +204,7 @@ function Canvas() {
 }
 
 export function Studio() {
-  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId(), generateNote: useId() };
+  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId(), generateNote: useId(), width: useId(), height: useId() };
   const form = useStudio((s) => s.form);
   const update = useStudio((s) => s.update);
   const lastSeed = useStudio((s) => s.lastSeed);
@@ -386,6 +386,36 @@ export function Studio() {
               <span className="hint">{form.width ? `${form.width}×${form.height}` : nativeSize ? `${nativeSize}×${nativeSize} (native)` : "native"}</span>
             </span>
             <SizePresets presets={presets} nativeSize={nativeSize} width={form.width} height={form.height} onChange={(width, height) => update({ width, height })} />
+            <div className="grid2 size-inputs">
+              {(["width", "height"] as const).map((side) => {
+                const other = side === "width" ? "height" : "width";
+                const id = side === "width" ? ids.width : ids.height;
+                return (
+                  <div className="field" key={side}>
+                    <label htmlFor={id}>
+                      {side === "width" ? "Width" : "Height"} <span className="hint">px</span>
+                    </label>
+                    <input
+                      id={id}
+                      type="number"
+                      inputMode="numeric"
+                      min={limits.minSize}
+                      max={limits.maxSize}
+                      step={8}
+                      placeholder={nativeSize ? String(nativeSize) : "native"}
+                      value={numberText(form[side])}
+                      {...invalidProps(id, errors[side])}
+                      onChange={(e) => {
+                        const value = e.target.value === "" ? null : Number(e.target.value);
+                        // a size typed by hand is both sides: the other starts from the native size
+                        update({ [side]: value, [other]: form[other] ?? (value !== null ? (nativeSize ?? null) : null) });
+                      }}
+                    />
+                    <FieldError id={id} error={errors[side]} />
+                  </div>
+                );
+              })}
+            </div>
           </div>
           <div className="field">
             <div className="field-head">
