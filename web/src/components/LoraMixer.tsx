@@ -1,6 +1,7 @@
 import { useId, useState } from "react";
 
 import { checkNumber, LORA_WEIGHT } from "../lib/validation";
+import type { Lora } from "../api/types";
 import { useCatalog } from "../stores/catalog";
 import { useStudio } from "../stores/studio";
 import { Icon } from "./Icon";
@@ -17,6 +18,10 @@ export function LoraMixer() {
   const setLora = useStudio((s) => s.setLora);
   const removeLora = useStudio((s) => s.removeLora);
   const insertInPrompt = useStudio((s) => s.insertInPrompt);
+  const chosenModel = useStudio((s) => s.form.model);
+  const defaultModel = useCatalog((s) => s.config?.default_model ?? null);
+  const modelId = chosenModel ?? defaultModel;
+  const fitsModel = (lora: Lora | undefined) => !lora || !modelId || !Array.isArray(lora.fits) || lora.fits.includes(modelId);
   const [choice, setChoice] = useState("");
 
   const available = loras.filter((l) => !mix.some((m) => m.name === l.name));
@@ -60,6 +65,11 @@ export function LoraMixer() {
                   error={checkNumber(entry.weight, LORA_WEIGHT)}
                   onChange={(weight) => setLora(entry.name, weight)}
                 />
+                {!fitsModel(info) && (
+                  <p className="warn-text small">
+                    Does not fit {modelId}: the server will refuse a job with it.
+                  </p>
+                )}
                 {info && info.trigger_words.length > 0 && (
                   <div className="chips small" role="group" aria-label={`Trigger words of ${entry.name}`}>
                     {info.trigger_words.map((word) => (
@@ -98,6 +108,7 @@ export function LoraMixer() {
               <option key={l.name} value={l.name}>
                 {l.title || l.name}
                 {l.base_model ? ` · ${l.base_model}` : ""}
+                {fitsModel(l) ? "" : " · does not fit this model"}
               </option>
             ))}
           </select>

@@ -4,7 +4,8 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 import { Toasts } from "../components/Toasts";
 import { useStudio } from "../stores/studio";
-import { makeLora, mockApi, resetStores } from "../test/fixtures";
+import { useCatalog } from "../stores/catalog";
+import { makeLora, makeModel, mockApi, resetStores } from "../test/fixtures";
 import { Loras } from "./Loras";
 
 const pixel = makeLora();
@@ -66,9 +67,60 @@ describe("LoRAs", () => {
     expect(calls.find((c) => c.method === "POST")?.body).toBeInstanceOf(FormData);
 
     await user.upload(input, new File(["x"], "pixel_art.safetensors"));
-    expect(await screen.findByRole("alert")).toHaveTextContent("LoRA pixel_art already exists");
+    // words for people, with the choice beside them; not the API's "?overwrite=true"
+    expect(await screen.findByText("A LoRA named pixel_art exists.")).toBeVisible();
+    expect(screen.queryByRole("alert")).toBeNull();
+    expect(document.body).not.toHaveTextContent(/overwrite/i);
+    expect(screen.getByRole("button", { name: "Keep the old one" })).toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: "Replace it" }));
     expect(calls.some((c) => c.url.includes("overwrite=true"))).toBe(true);
+    expect(await screen.findByText("LoRA replaced")).toBeInTheDocument();
+  });
+
+  it("the duplicate's message never repeats the API's instructions", async () => {
+    const user = userEvent.setup();
+    mockApi({
+      "GET /loras": { body: { loras: [pixel] } },
+      "POST /loras": { status: 409, body: { detail: "LoRA 'pixel_art' exists; pass ?overwrite=true to replace it" } },
+    });
+    renderLoras();
+    await screen.findAllByTestId("lora-card");
+    await user.upload(screen.getByLabelText("Upload a LoRA file"), new File(["x"], "pixel_art.safetensors"));
+    expect(await screen.findByText("A LoRA named pixel_art exists.")).toBeVisible();
+    expect(document.body).not.toHaveTextContent(/overwrite/i);
+  });
+
+  it("shows the server's words for a file that is not really a safetensors file", async () => {
+    const user = userEvent.setup();
+    mockApi({
+      "GET /loras": { body: { loras: [] } },
+      "POST /loras": { status: 422, body: { detail: "not a safetensors file: the header is not JSON" } },
+    });
+    renderLoras();
+    await screen.findByText(/The library is empty/);
+    await user.upload(screen.getByLabelText("Upload a LoRA file"), new File(["fake"], "fake.safetensors"));
+    expect(await screen.findByRole("alert")).toHaveTextContent("Could not upload fake.safetensors: not a safetensors file: the header is not JSON");
+  });
+
+  it("shows which installed models each LoRA fits, and warns at upload when it fits none", async () => {
+    const user = userEvent.setup();
+    const stray = makeLora({ name: "stray", title: "", base_model: null, fits: [] });
+    mockApi({
+      "GET /loras": { body: { loras: [pixel] } },
+      "POST /loras": { status: 201, body: stray },
+    });
+    useCatalog.setState({ models: [makeModel()] });
+    renderLoras();
+    const [card] = await screen.findAllByTestId("lora-card");
+    expect(within(card).getByTestId("lora-fits")).toHaveTextContent("Fits novagenia/tiny-random");
+
+    await user.upload(screen.getByLabelText("Upload a LoRA file"), new File(["x"], "stray.safetensors"));
+    expect(await screen.findByTestId("upload-note")).toHaveTextContent(
+      "stray fits none of the installed models (novagenia/tiny-random): a job using it will be refused",
+    );
+    const strayCard = screen.getAllByTestId("lora-card").find((c) => c.textContent?.includes("stray"))!;
+    expect(within(strayCard).getByTestId("lora-fits")).toHaveTextContent("Fits none of the installed models");
+    expect(strayCard).not.toHaveTextContent("any base");
   });
 
   it("refuses a file that is not .safetensors before sending it", async () => {

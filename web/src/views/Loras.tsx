@@ -1,6 +1,6 @@
 import { useEffect, useId, useMemo, useRef, useState } from "react";
 
-import { ApiError } from "../api/client";
+import { ApiError, isUnreachable } from "../api/client";
 import type { Lora } from "../api/types";
 import { AuthImage } from "../components/AuthImage";
 import { Icon } from "../components/Icon";
@@ -126,28 +126,44 @@ function LoraEditor({ lora, onClose }: { lora: Lora; onClose: () => void }) {
   );
 }
 
+/** The library name an upload gets: its file name without the extension. */
+const loraName = (file: File) => file.name.replace(/\.safetensors$/i, "");
+
+/** What the last upload left to say, in the drop zone until the next one. */
+type UploadNote = { kind: "error" | "warning"; text: string } | null;
+
 function UploadZone() {
   const offline = useOffline();
   const uploadLora = useCatalog((s) => s.uploadLora);
+  const models = useCatalog((s) => s.models);
   const inputId = useId();
   const input = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
   const [uploading, setUploading] = useState<string | null>(null);
   const [conflict, setConflict] = useState<File | null>(null);
+  const [note, setNote] = useState<UploadNote>(null);
 
   const upload = async (file: File, overwrite = false) => {
-    if (!file.name.endsWith(".safetensors")) {
-      reportError("Not a LoRA file", new Error(`${file.name} is not a .safetensors file.`));
+    setConflict(null);
+    setNote(null);
+    if (!file.name.toLowerCase().endsWith(".safetensors")) {
+      setNote({ kind: "error", text: `${file.name} is not a .safetensors file.` });
       return;
     }
-    setConflict(null);
     setUploading(file.name);
     try {
       const lora = await uploadLora(file, overwrite);
-      notify("LoRA added", lora.name);
+      notify(overwrite ? "LoRA replaced" : "LoRA added", lora.name);
+      if (Array.isArray(lora.fits) && lora.fits.length === 0) {
+        const installed = models.length > 0 ? ` (${models.map((m) => m.id).join(", ")})` : "";
+        setNote({
+          kind: "warning",
+          text: `${lora.name} fits none of the installed models${installed}: a job using it will be refused until a model it fits is installed.`,
+        });
+      }
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && !overwrite) setConflict(file);
-      reportError(`Could not upload ${file.name}`, err);
+      else if (!isUnreachable(err)) setNote({ kind: "error", text: `Could not upload ${file.name}: ${(err as Error).message}` });
     } finally {
       setUploading(null);
       if (input.current) input.current.value = "";
@@ -173,8 +189,8 @@ function UploadZone() {
       {uploading ? (
         <p role="status">Uploading {uploading}…</p>
       ) : conflict ? (
-        <div className="row wrap center">
-          <p>{conflict.name} already exists.</p>
+        <div className="row wrap center" role="group" aria-label="The name is taken">
+          <p>A LoRA named {loraName(conflict)} exists.</p>
           <button type="button" className="btn" onClick={() => upload(conflict, true)}>
             Replace it
           </button>
@@ -192,6 +208,11 @@ function UploadZone() {
           </label>
         </p>
       )}
+      {note && (
+        <p className={note.kind === "error" ? "error-text" : "warn-text"} role={note.kind === "error" ? "alert" : "status"} data-testid="upload-note">
+          {note.text}
+        </p>
+      )}
       <input
         ref={input}
         id={inputId}
@@ -206,6 +227,20 @@ function UploadZone() {
         }}
       />
     </div>
+  );
+}
+
+/** Which installed models a LoRA fits, from the server's reading of its layers. */
+function LoraFits({ lora }: { lora: Lora }) {
+  if (!Array.isArray(lora.fits)) return null;
+  return lora.fits.length > 0 ? (
+    <p className="small" data-testid="lora-fits">
+      Fits {lora.fits.join(", ")}
+    </p>
+  ) : (
+    <p className="small warn-text" data-testid="lora-fits">
+      Fits none of the installed models
+    </p>
   );
 }
 
@@ -288,9 +323,11 @@ export function Loras() {
                 </h3>
                 <p className="muted small">
                   {lora.title && lora.title !== lora.name ? `${lora.name} · ` : ""}
-                  {lora.base_model || "any base"} · {formatBytes(lora.size_bytes)}
+                  {lora.base_model ? `${lora.base_model} · ` : ""}
+                  {formatBytes(lora.size_bytes)}
                   {lora.rank ? ` · rank ${lora.rank}` : ""}
                 </p>
+                <LoraFits lora={lora} />
                 {lora.description && <p className="small clamp2">{lora.description}</p>}
                 {lora.tags.length > 0 && (
                   <div className="tags">
