@@ -169,7 +169,7 @@ describe("Studio", () => {
     expect(calls.filter((c) => c.method === "POST")).toHaveLength(1);
   });
 
-  it("shows the server's refusal as a toast", async () => {
+  it("shows the server's refusal beside Generate", async () => {
     const user = userEvent.setup();
     mockApi({ "POST /jobs": { status: 422, body: { detail: [{ loc: ["body", "model"], msg: "unknown model 'x'" }] } } });
     renderStudio();
@@ -178,6 +178,34 @@ describe("Studio", () => {
     const alert = await screen.findByRole("alert");
     expect(alert).toHaveTextContent("Could not start the generation");
     expect(alert).toHaveTextContent("model: unknown model 'x'");
+    expect(alert.closest(".generate-bar")).not.toBeNull();
+    expect(screen.getByRole("button", { name: /Generate/ })).toHaveAccessibleDescription(/unknown model 'x'/);
+  });
+
+  it("explains beside Generate that a LoRA does not fit the chosen model, and warns in the mixer first", async () => {
+    const user = userEvent.setup();
+    useCatalog.setState({ loras: [makeLora({ fits: ["local/other"] })] });
+    mockApi({
+      "POST /jobs": {
+        status: 422,
+        body: { detail: [{ loc: ["body", "loras"], msg: "LoRA 'pixel_art' does not fit model 'novagenia/tiny-random': its layers differ" }] },
+      },
+    });
+    renderStudio();
+    await user.selectOptions(screen.getByLabelText("LoRA to add"), "pixel_art");
+    await user.click(screen.getByRole("button", { name: "Add" }));
+    expect(screen.getByText("Does not fit novagenia/tiny-random: the server will refuse a job with it.")).toBeVisible();
+
+    await user.type(screen.getByLabelText("Prompt"), "shapes");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    const alert = await screen.findByTestId("submit-error");
+    expect(alert).toHaveAttribute("role", "alert");
+    expect(alert).toHaveTextContent("Could not start the generation: loras: LoRA 'pixel_art' does not fit model 'novagenia/tiny-random'");
+    expect(document.querySelectorAll(".toast")).toHaveLength(0);
+
+    // it stays until the form changes
+    await user.click(screen.getByRole("button", { name: "Remove LoRA pixel_art" }));
+    expect(screen.queryByTestId("submit-error")).toBeNull();
   });
 
   it("cancels the job on the canvas", async () => {

@@ -7,6 +7,7 @@ import { NumberSlider, parseNumber } from "../components/NumberSlider";
 import { ProgressBar } from "../components/ProgressBar";
 import { presetsFor, SizePresets } from "../components/SizePresets";
 import { StatusBadge } from "../components/StatusBadge";
+import { isUnreachable } from "../api/client";
 import { formatSeconds } from "../lib/format";
 import { fieldLabel, type FormField, formLimits, validateForm } from "../lib/validation";
 import { samplerLabel, samplersFor, useCatalog } from "../stores/catalog";
@@ -204,7 +205,7 @@ function Canvas() {
 }
 
 export function Studio() {
-  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId(), generateNote: useId(), width: useId(), height: useId() };
+  const ids = { prompt: useId(), negative: useId(), model: useId(), sampler: useId(), seed: useId(), batch: useId(), priority: useId(), generateNote: useId(), submitError: useId(), width: useId(), height: useId() };
   const form = useStudio((s) => s.form);
   const update = useStudio((s) => s.update);
   const lastSeed = useStudio((s) => s.lastSeed);
@@ -215,6 +216,8 @@ export function Studio() {
   const submit = useJobs((s) => s.submit);
   const offline = useOffline();
   const [submitting, setSubmitting] = useState(false);
+  const [submitError, setSubmitError] = useState<string | null>(null);
+  useEffect(() => setSubmitError(null), [form]);
   const formRef = useRef<HTMLFormElement>(null);
 
   const limits = formLimits(config);
@@ -246,15 +249,17 @@ export function Studio() {
       return;
     }
     if (!current.prompt.trim()) {
-      reportError("Nothing to generate", new Error("Write a prompt first."));
+      setSubmitError("Nothing to generate: write a prompt first.");
       return;
     }
+    setSubmitError(null);
     setSubmitting(true);
     try {
       const job = await submit(toRequest(current));
       setActive(job);
     } catch (err) {
-      reportError("Could not start the generation", err);
+      // beside Generate, until the next try or edit; a server out of reach is the banner's
+      if (!isUnreachable(err)) setSubmitError(`Could not start the generation: ${(err as Error).message}`);
     } finally {
       setSubmitting(false);
     }
@@ -480,11 +485,18 @@ export function Studio() {
               Fix {invalidFields.length === 1 ? "this field" : "these fields"} first: {invalidFields.map(fieldLabel).join(", ")}.
             </p>
           ) : null}
+          {submitError && (
+            <p className="field-error" role="alert" id={ids.submitError} data-testid="submit-error">
+              {submitError}
+            </p>
+          )}
           <button
             type="submit"
             className="btn primary big"
             disabled={submitting || offline || invalidFields.length > 0}
-            aria-describedby={offline || invalidFields.length > 0 ? ids.generateNote : undefined}
+            aria-describedby={
+              [offline || invalidFields.length > 0 ? ids.generateNote : null, submitError ? ids.submitError : null].filter(Boolean).join(" ") || undefined
+            }
             aria-keyshortcuts="Control+Enter Meta+Enter"
           >
             <Icon name="sparkle" /> {submitting ? "Sending…" : "Generate"}
