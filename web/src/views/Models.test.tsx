@@ -120,6 +120,28 @@ describe("Models", () => {
     expect(await screen.findByText("The Hub cannot be reached from the server (offline).")).toBeInTheDocument();
   });
 
+  it("says inline, until the next search, that the Hub cannot be reached (502/503/504 with the server's detail)", async () => {
+    const user = userEvent.setup();
+    let answer: { status: number; body: unknown } = { status: 504, body: { detail: "the Hugging Face Hub did not answer within 5 s" } };
+    mockApi({ "GET /models": { body: { models: [tiny] } }, "GET /hub/search": () => answer });
+    renderModels();
+    await user.type(screen.getByLabelText("Search Hub models"), "turbo");
+    await user.click(screen.getByRole("button", { name: "Search" }));
+    const notice = await screen.findByTestId("hub-error");
+    expect(notice).toHaveAttribute("role", "alert");
+    expect(notice).toHaveTextContent("The Hugging Face Hub cannot be reached from the server: the Hugging Face Hub did not answer within 5 s");
+    expect(document.querySelectorAll(".toast")).toHaveLength(0);
+    expect(screen.getByRole("button", { name: "Search" })).toBeEnabled();
+
+    // it stays (a toast would have gone) until the next search
+    await new Promise((r) => setTimeout(r, 50));
+    expect(screen.getByTestId("hub-error")).toBeInTheDocument();
+    answer = { status: 200, body: { models: [hit], offline: false } };
+    await user.click(screen.getByRole("button", { name: "Search" }));
+    expect(await screen.findAllByTestId("hub-card")).toHaveLength(1);
+    expect(screen.queryByTestId("hub-error")).toBeNull();
+  });
+
   it("shows a calm notice when hub search does not exist on the server", async () => {
     const user = userEvent.setup();
     mockApi({ "GET /models": { body: { models: [tiny] } } });

@@ -1,6 +1,6 @@
 import { useEffect, useId, useRef, useState } from "react";
 
-import { api, isNotAvailable } from "../api/client";
+import { api, ApiError, isNotAvailable, isUnreachable } from "../api/client";
 import type { Download, HubModel, ModelInfo } from "../api/types";
 import { Icon } from "../components/Icon";
 import { Monogram } from "../components/Monogram";
@@ -9,6 +9,15 @@ import { isDeletable, useCatalog } from "../stores/catalog";
 import { latestDownloadFor, useDownloads } from "../stores/downloads";
 import { useOffline } from "../stores/server";
 import { notify, reportError } from "../stores/toasts";
+
+/** A failed Hub search in words: a gateway status means the server could not reach the Hub. */
+function hubErrorWords(err: unknown): string {
+  const detail = err instanceof Error ? err.message : String(err);
+  if (err instanceof ApiError && [502, 503, 504].includes(err.status)) {
+    return `The Hugging Face Hub cannot be reached from the server: ${detail}`;
+  }
+  return `The Hub search failed: ${detail}`;
+}
 
 function DownloadProgress({ download }: { download: Download }) {
   const offline = useOffline();
@@ -154,6 +163,8 @@ export function Models() {
   const [query, setQuery] = useState("");
   const [results, setResults] = useState<HubModel[] | null>(null);
   const [hubState, setHubState] = useState<"idle" | "searching" | "offline" | "unavailable">("idle");
+  /** Why the last search failed, shown until the next one. */
+  const [hubError, setHubError] = useState<string | null>(null);
   const finishedSeen = useRef(new Set<string>());
 
   useEffect(() => {
@@ -176,6 +187,7 @@ export function Models() {
   const search = async (e?: React.FormEvent) => {
     e?.preventDefault();
     setHubState("searching");
+    setHubError(null);
     try {
       const answer = await api<{ models: HubModel[]; offline: boolean }>("/hub/search", { query: { q: query, limit: 24 } });
       setResults(answer.models);
@@ -184,7 +196,9 @@ export function Models() {
       if (isNotAvailable(err)) setHubState("unavailable");
       else {
         setHubState("idle");
-        reportError("Could not search the Hub", err);
+        setResults(null);
+        // the server out of reach is the offline banner's to say
+        if (!isUnreachable(err)) setHubError(hubErrorWords(err));
       }
     }
   };
@@ -248,6 +262,11 @@ export function Models() {
           </button>
         </form>
         {hubState === "unavailable" && <div className="notice">Hub search is not available on this server yet.</div>}
+        {hubError && (
+          <div className="notice error" role="alert" data-testid="hub-error">
+            {hubError}
+          </div>
+        )}
         {hubState === "offline" && <div className="notice">The Hub cannot be reached from the server (offline).</div>}
         {results && results.length === 0 && hubState !== "offline" && <p className="muted">No text-to-image model found.</p>}
         {results && results.length > 0 && (
