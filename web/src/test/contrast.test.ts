@@ -20,6 +20,34 @@ function luminance(hex: string): number {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }
 
+/** A CSS colour (a token, a hex, or rgba() over `under`) as the hex it shows as. */
+function resolve(value: string, theme: Record<string, string>, under: string): string {
+  const token = /^var\(--([\w-]+)\)$/.exec(value.trim());
+  if (token) return theme[token[1]];
+  if (/^#[0-9a-fA-F]{6}$/.test(value.trim())) return value.trim();
+  const rgba = /^rgba\(\s*(\d+),\s*(\d+),\s*(\d+),\s*([\d.]+)\s*\)$/.exec(value.trim());
+  if (!rgba) throw new Error(`cannot read the colour ${value}`);
+  const alpha = Number(rgba[4]);
+  const channels = [1, 2, 3].map((i, k) => {
+    const below = parseInt(under.slice(1 + 2 * k, 3 + 2 * k), 16);
+    return Math.round(Number(rgba[i]) * alpha + below * (1 - alpha));
+  });
+  return `#${channels.map((c) => c.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The `.btn kbd` rule's text and background, as drawn on the primary button. */
+function kbdColours(theme: Record<string, string>): { color: string; background: string } {
+  const start = css.indexOf(".btn kbd {");
+  const rule = css.slice(start, css.indexOf("}", start));
+  const background = /\bbackground(?:-color)?:\s*([^;]+);/.exec(rule)?.[1] ?? "transparent";
+  const color = /(?:^|[\s;{])color:\s*([^;]+);/.exec(rule)?.[1] ?? "var(--on-accent)";
+  const button = theme["accent-strong"];
+  return {
+    background: background === "transparent" ? button : resolve(background, theme, button),
+    color: resolve(color, theme, button),
+  };
+}
+
 function contrast(a: string, b: string): number {
   const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
   return (hi + 0.05) / (lo + 0.05);
@@ -40,6 +68,11 @@ describe.each([
 
   it("the primary button's text is readable", () => {
     expect(contrast(theme["on-accent"], theme["accent-strong"])).toBeGreaterThanOrEqual(4.5);
+  });
+
+  it("the Ctrl+Enter hint on the Generate button is readable", () => {
+    const { color, background } = kbdColours(theme);
+    expect(contrast(color, background), `${color} on ${background}`).toBeGreaterThanOrEqual(4.5);
   });
 });
 
