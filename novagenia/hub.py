@@ -52,6 +52,7 @@ logger = logging.getLogger("novagenia.hub")
 
 PARTIAL_DIR = ".partial"
 PROGRESS_EVERY_S = 0.5
+SEARCH_TIMEOUT_S = 5.0
 
 # `_class_name`s of model_index.json that generate from a prompt alone.
 TEXT_TO_IMAGE_PIPELINES = frozenset(
@@ -238,6 +239,21 @@ def search_models(settings: HubSettings, query: str, limit: int, sort: HubSort) 
             expand=SEARCH_FIELDS,  # type: ignore[arg-type]
         )
         return HubSearch(models=[_hub_model(info) for info in found], offline=False)
+
+
+async def search_within(
+    settings: HubSettings, query: str, limit: int, sort: HubSort, timeout_s: float
+) -> HubSearch:
+    """`search_models`, answered within `timeout_s`: without a network huggingface_hub
+    retries for tens of seconds, and a person waiting on a search box wants to know now."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(search_models, settings, query, limit, sort), timeout_s
+        )
+    except TimeoutError:
+        raise HubUnavailable(
+            f"the Hugging Face Hub cannot be reached (no answer within {timeout_s:g} s)"
+        ) from None
 
 
 def _hub_model(info: Any) -> HubModel:

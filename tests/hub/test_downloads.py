@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import socket
+import time
 from pathlib import Path
 
 import httpx2
@@ -24,10 +26,12 @@ from novagenia.hub import (
     HubRefused,
     HubRepoNotFound,
     HubSettings,
+    HubUnavailable,
     failure_message,
     partial_dir,
     plan_download,
     search_models,
+    search_within,
 )
 from novagenia.models import ModelRegistry
 from tests.hub_server import TOKEN, HubRepo, local_hub
@@ -93,6 +97,19 @@ def test_search_offline_answers_empty(monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     found = search_models(HubSettings(endpoint="http://127.0.0.1:9"), "sd", 5, "likes")
     assert found.offline and found.models == []
+
+
+def test_search_says_quickly_when_the_hub_does_not_answer(monkeypatch):
+    """A Hub that accepts connections and never answers (as a dead network looks)."""
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(HubUnavailable, match="cannot be reached"):
+            asyncio.run(search_within(HubSettings(endpoint=endpoint), "sd", 5, "likes", 0.5))
+        assert time.monotonic() - started < 5
 
 
 def test_download_installs_a_loadable_model_with_progress(hub, tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from novagenia.api.deps import Caller, Context
 from novagenia.hub import (
+    SEARCH_TIMEOUT_S,
     Download,
     DownloadList,
     DownloadRequest,
@@ -17,7 +17,7 @@ from novagenia.hub import (
     HubSearch,
     HubSettings,
     HubSort,
-    search_models,
+    search_within,
 )
 
 router = APIRouter(prefix="/hub", tags=["hub"])
@@ -59,7 +59,7 @@ async def search(
     """Text-to-image diffusers pipelines; `offline: true` (and no models) when the server
     runs with HF_HUB_OFFLINE=1."""
     settings = HubSettings(endpoint=context.args.hub_endpoint)
-    return await answer(asyncio.to_thread(search_models, settings, q, limit, sort))
+    return await answer(search_within(settings, q, limit, sort, SEARCH_TIMEOUT_S))
 
 
 @router.post(
