@@ -60,7 +60,9 @@ def build_app(raw_args: dict[str, Any] | None = None) -> Application:
         request_router_config=RequestRouterConfig(
             initial_backoff_s=0.01, backoff_multiplier=2, max_backoff_s=0.05
         ),
-        graceful_shutdown_timeout_s=60,
+        # Ctrl-C must stop the app within seconds, not after the running batch: a batch
+        # cut short is requeued (by the ticket's failure, or by its lease on restart).
+        graceful_shutdown_timeout_s=args.shutdown_grace_s,
     ).bind(args.model_dump(mode="json"), gpus)
     return serve.deployment(
         Ingress,

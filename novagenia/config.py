@@ -121,6 +121,13 @@ class AppArgs(BaseModel):
         60.0, gt=0, description="A running job whose worker is silent this long is requeued."
     )
     max_attempts: int = Field(3, ge=1, description="Runs a job may take before it is failed.")
+    shutdown_grace_s: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="How long a stopping Diffusion replica may finish its batch (Ctrl-C, "
+        "downscale, redeploy); a batch cut short goes back to the queue.",
+    )
     event_log_capacity: int = Field(
         20_000,
         ge=100,
