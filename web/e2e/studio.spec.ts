@@ -99,3 +99,32 @@ test("the sampler list holds the samplers of the chosen model (GET /models' samp
   await expect(page.getByLabel("Sampler").locator("option")).toHaveText(labels);
   expect(tiny.samplers).toContain(await page.getByLabel("Sampler").inputValue());
 });
+
+test("on a phone with a result shown, the settings use the page's scroll, not a small inner scroller", async ({ page, request }) => {
+  await drainQueue(request);
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.goto("/");
+  await waitLive(page);
+  await page.getByLabel("Prompt", { exact: true }).fill("a blue square on a white background");
+  await page.getByRole("button", { name: /Generate/ }).click();
+  await expect(page.getByTestId("result-image").first()).toBeVisible({ timeout: 90_000 });
+
+  // nothing scrolls by itself, not the settings and not the view around them: the page does
+  const scrollers = await page.evaluate(() =>
+    Array.from(document.querySelectorAll("body *"))
+      .filter((el) => {
+        const style = getComputedStyle(el);
+        return /(auto|scroll)/.test(style.overflowY) && el.scrollHeight > el.clientHeight + 1 && el.tagName !== "TEXTAREA";
+      })
+      .map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${el.clientHeight}px of ${el.scrollHeight}px`),
+  );
+  expect(scrollers).toEqual([]);
+  const settings = page.getByRole("form", { name: "Generation settings" });
+  expect(await page.evaluate(() => document.scrollingElement!.scrollHeight)).toBeGreaterThan(780);
+  await page.evaluate(() => window.scrollTo(0, document.scrollingElement!.scrollHeight));
+  await expect(page.getByLabel("LoRA to add")).toBeInViewport();
+  await expect(page.getByRole("button", { name: /Generate/ })).toBeInViewport();
+  // scrolled to the end, the settings fill the screen between the top bar and the Generate bar
+  const box = (await settings.boundingBox())!;
+  expect(box.y).toBeLessThanOrEqual(52);
+});
