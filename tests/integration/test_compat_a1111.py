@@ -109,7 +109,6 @@ def test_lora_tag_in_prompt_is_applied_and_kept(api, http):
         ("DPM++ 2M", "uniform", "DPM++ 2M"),
         ("DPM++ 2M Karras", None, "DPM++ 2M Karras"),
         ("DDIM", None, "DDIM"),
-        ("LCM", "Karras", "LCM"),  # no Karras variant: ignored, not an error
         ("k_euler_a", "sgm_uniform", "Euler a"),  # known to A1111, not implemented: ignored
     ],
 )
@@ -117,6 +116,16 @@ def test_samplers_by_a1111_name(api, sampler, scheduler, label):
     result = txt2img(api, sampler_name=sampler, scheduler=scheduler)
     assert result.info["sampler_name"] == label
     assert f"Sampler: {label}," in result.info["infotexts"][0]
+
+
+def test_a_sampler_that_does_not_apply_to_the_model_is_a_422(http):
+    """tiny-random is not LCM-distilled: LCM is refused before it queues, in words."""
+    response = http.post(
+        "/sdapi/v1/txt2img",
+        json={"prompt": "x", "steps": 2, "width": 64, "height": 64, "sampler_name": "LCM"},
+    )
+    assert response.status_code == 422
+    assert "does not apply to model" in response.text
 
 
 def test_sampler_and_scheduler_lists(api):
