@@ -95,7 +95,7 @@ test("the sampler list holds the samplers of the chosen model (GET /models' samp
 
   await page.goto("/");
   await waitLive(page);
-  await expect(page.getByLabel("Model")).toHaveValue(""); // the default model
+  await expect(page.getByLabel("Model", { exact: true })).toHaveValue(""); // the default model
   await expect(page.getByLabel("Sampler").locator("option")).toHaveText(labels);
   expect(tiny.samplers).toContain(await page.getByLabel("Sampler").inputValue());
 });
