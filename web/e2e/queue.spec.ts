@@ -7,9 +7,9 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   const tag = Date.now().toString(36);
   // a slow job holds the only worker, so the next ones stay queued
   const blocker = await submitJob(request, { prompt: "slow blocker", steps: 150, width: 256, height: 256 });
-  // a higher priority than the next one: moving that one to the front must not change either
-  const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4, priority: 3 });
-  const second = await submitJob(request, { prompt: `queued second ${tag}`, steps: 4 });
+  const first = await submitJob(request, { prompt: `queued first ${tag}`, steps: 4 });
+  // a lower priority than the one before it: moving it to the front must not change either
+  const second = await submitJob(request, { prompt: `queued second ${tag}`, steps: 4, priority: -3 });
 
   await page.goto("/queue");
   await waitLive(page);
@@ -24,8 +24,8 @@ test("the queue shows run order, moves a job to the front, cancels queued and ru
   await expect(queued.nth(0)).toHaveAttribute("data-job-id", second.id);
   await expect(page.getByTestId("queue-announcement")).toHaveText("Moved to the front.");
   await expect(queued.nth(0).getByRole("button", { name: /down$/ })).toBeFocused();
-  expect((await getJob(request, second.id)).priority, "to the front is not a priority change").toBe(0);
-  expect((await getJob(request, first.id)).priority).toBe(3);
+  expect((await getJob(request, second.id)).priority, "to the front is not a priority change").toBe(-3);
+  expect((await getJob(request, first.id)).priority).toBe(0);
 
   const running = page.locator(`[data-testid="running-job"][data-job-id="${blocker.id}"]`);
   await expect(running).toBeVisible();
