@@ -1,5 +1,5 @@
 """Images/s for batch sizes 1, 2, 4, 8: through the served app (claim-time batching,
-`max_batch_size` = N) and through the direct pipeline (one call for N images), one run.
+`max_batch_jobs` = N) and through the direct pipeline (one call for N images), one run.
 The same number of images at every batch size, so the fixed costs of a run (the first
 claim, the last poll) weigh the same on each.
 
@@ -20,7 +20,7 @@ BATCH_SIZES = (1, 2, 4, 8)
 
 def served_images_per_s(data_dir: Path, batch: int, images: int, steps: int, size: int) -> float:
     with served_app(
-        data_dir, max_batch_size=batch, batch_wait_s=0.05, preview_every_steps=0
+        data_dir, max_batch_jobs=batch, batch_wait_s=0.05, preview_every_steps=0
     ) as app:
         request = {
             key: value for key, value in job_request(0, steps, size).items() if key != "seed"

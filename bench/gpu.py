@@ -177,7 +177,7 @@ def served_seconds(
     with served_app(
         data_dir,
         gpus_per_replica=gpus,
-        max_batch_size=batch,
+        max_batch_jobs=batch,
         batch_wait_s=0.05,
         preview_every_steps=5,
     ) as app:

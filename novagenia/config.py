@@ -99,8 +99,18 @@ class AppArgs(BaseModel):
         description="LoRA adapters a replica keeps loaded per pipeline (LRU), so repeated "
         "LoRA sets switch without reading files.",
     )
-    max_batch_size: int = Field(
-        4, ge=1, le=64, description="Compatible queued jobs a replica runs as one pipeline call."
+    max_batch_jobs: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Most compatible queued jobs a replica runs as one pipeline call.",
+    )
+    max_batch_images: int = Field(
+        16,
+        ge=1,
+        le=512,
+        description="Most images in one pipeline call (a batch of jobs stops before it); "
+        "a single job larger than this still runs alone.",
     )
     batch_wait_s: float = Field(
         0.0,

@@ -136,7 +136,7 @@ class Diffusion:
             )
         self._note_loaded()
         jobs = await self.board.claim.remote(
-            model_id, self.worker, ticket_id, self.args.max_batch_size
+            model_id, self.worker, ticket_id, self.args.max_batch_jobs, self.args.max_batch_images
         )
         if not jobs:
             return 0

@@ -154,13 +154,20 @@ class JobBoardActor:
         return self.board.reprioritize(job_id, change)
 
     # worker side
-    async def claim(self, model: str, worker: str, ticket_id: str, max_batch: int = 1) -> list[Job]:
+    async def claim(
+        self,
+        model: str,
+        worker: str,
+        ticket_id: str,
+        max_jobs: int = 1,
+        max_images: int | None = None,
+    ) -> list[Job]:
         self._ensure_housekeeping()
         self._pending_tickets[model].discard(ticket_id)
         wait = self.args.batch_wait_s
-        if max_batch > 1 and wait > 0 and self.board.queued_count(model) > 1:
+        if max_jobs > 1 and wait > 0 and self.board.queued_count(model) > 1:
             await asyncio.sleep(wait)  # under load, let compatible jobs arrive
-        jobs = self.board.claim(model, worker, max_batch)
+        jobs = self.board.claim(model, worker, max_jobs, max_images)
         if jobs:
             self._claims[ticket_id] = (worker, [job.id for job in jobs])
         return jobs

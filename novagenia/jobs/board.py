@@ -216,24 +216,31 @@ class JobBoard:
         self._emit_state(job)
         return job
 
-    def claim(self, model: str, worker: str, max_batch: int = 1) -> list[Job]:
-        """Hands the best queued job for `model` (plus compatible ones, up to `max_batch`)
-        to `worker`; they are running from now on, under a lease the worker renews."""
+    def claim(
+        self, model: str, worker: str, max_jobs: int = 1, max_images: int | None = None
+    ) -> list[Job]:
+        """Hands the best queued job for `model` (plus compatible ones, up to `max_jobs`
+        jobs and `max_images` images) to `worker`; they are running from now on, under a
+        lease the worker renews."""
         queue = self._queues.get(model)
         if not queue:
             return []
         first = self._active[queue[0][3]]
         batch = [first]
         signature = batch_signature(first.request)
-        skipped_level: int | None = None  # -level of the first incompatible job passed
+        images = first.request.batch_size
+        skipped_level: int | None = None  # -level of the first job passed over
         for key in queue.islice(1):
-            if len(batch) >= max_batch:
+            if len(batch) >= max_jobs:
                 break
             if skipped_level is not None and key[0] > skipped_level:
                 break  # never overtake a job of a higher level than the candidate's
             candidate = self._active[key[3]]
-            if batch_signature(candidate.request) == signature:
+            size = candidate.request.batch_size
+            fits = max_images is None or images + size <= max_images
+            if fits and batch_signature(candidate.request) == signature:
                 batch.append(candidate)
+                images += size
             elif skipped_level is None:
                 skipped_level = key[0]
         now = time.time()

@@ -18,7 +18,7 @@ PROMPTS = ["a red circle", "a blue square", "a green triangle", "a white circle"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     with served_app(
-        tmp_path_factory.mktemp("data"), max_batch_size=4, preview_every_steps=0
+        tmp_path_factory.mktemp("data"), max_batch_jobs=4, preview_every_steps=0
     ) as served:
         yield served
 

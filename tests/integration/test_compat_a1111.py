@@ -153,7 +153,7 @@ def run_in_thread(function) -> tuple[threading.Thread, list]:
 
 def test_progress_reports_the_running_job_and_interrupt_stops_it(app, api):
     # One more iteration than a replica batches, so one job is still queued at the end.
-    n_iter = app.args.max_batch_size + 1
+    n_iter = app.args.max_batch_jobs + 1
     thread, results = run_in_thread(
         lambda: txt2img(api, steps=150, width=256, height=256, seed=5, n_iter=n_iter)
     )
@@ -184,7 +184,7 @@ def test_progress_reports_the_running_job_and_interrupt_stops_it(app, api):
 
 
 def test_skip_cancels_the_running_jobs_and_goes_on_with_the_rest(app, api):
-    n_iter = app.args.max_batch_size + 1
+    n_iter = app.args.max_batch_jobs + 1
     thread, results = run_in_thread(lambda: txt2img(api, steps=150, seed=40, n_iter=n_iter))
     wait_until(
         lambda: (

@@ -21,7 +21,7 @@ LEASE_S = 6.0
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     with served_app(
-        tmp_path_factory.mktemp("data"), lease_timeout_s=LEASE_S, max_batch_size=1
+        tmp_path_factory.mktemp("data"), lease_timeout_s=LEASE_S, max_batch_jobs=1
     ) as served:
         yield served
 

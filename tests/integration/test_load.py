@@ -29,7 +29,7 @@ EVENT_CAPACITY = 5_000
 def app(tmp_path_factory):
     with served_app(
         tmp_path_factory.mktemp("data"),
-        max_batch_size=8,
+        max_batch_jobs=8,
         max_queue_length=5_000,
         preview_every_steps=0,
         event_log_capacity=EVENT_CAPACITY,

@@ -15,7 +15,7 @@ CASES = [("red", "circle", "blue"), ("yellow", "square", "black"), ("white", "tr
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    with served_app(tmp_path_factory.mktemp("data"), max_batch_size=4) as served:
+    with served_app(tmp_path_factory.mktemp("data"), max_batch_jobs=4) as served:
         yield served
 
 

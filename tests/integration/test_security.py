@@ -28,7 +28,7 @@ def app(tmp_path_factory):
         cors_origins=[ALLOWED_ORIGIN],
         max_queue_length=3,
         max_request_bytes=4096,
-        max_batch_size=1,
+        max_batch_jobs=1,
     ) as served:
         served.http.headers.update(AUTH)
         yield served

@@ -80,9 +80,9 @@ def test_a_batch_never_overtakes_a_higher_priority_job(board):
     for name in ("p1", "p2", "p3", "moved"):
         board.submit(name, request(), None)
     board.reprioritize("moved", PriorityChange(front=True))
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["moved"]
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["urgent"]
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["p1", "p2", "p3"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["moved"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["urgent"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["p1", "p2", "p3"]
 
 
 def test_a_batch_passes_incompatible_jobs_of_its_level_only(board):
@@ -90,9 +90,16 @@ def test_a_batch_passes_incompatible_jobs_of_its_level_only(board):
     board.submit("other", request(steps=5), None)
     board.submit("b", request(), None)
     board.submit("low", request(priority=-1), None)
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["a", "b"]
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["other"]
-    assert [j.id for j in board.claim("m", "w", max_batch=8)] == ["low"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["a", "b"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["other"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8)] == ["low"]
+
+
+def test_a_batch_is_capped_by_its_images_too(board):
+    for name, size in (("a", 4), ("b", 4), ("c", 1), ("d", 4)):
+        board.submit(name, request(batch_size=size), None)
+    assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=9)] == ["a", "b", "c"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=2)] == ["d"]  # alone
 
 
 def test_submit_is_idempotent_and_bounded(tmp_path):
@@ -171,7 +178,7 @@ def test_batch_claims_only_compatible_jobs(board):
     board.submit("a", request(steps=10), None)
     board.submit("b", request(steps=20), None)
     board.submit("c", request(steps=10), None)
-    assert [j.id for j in board.claim("m", "w", max_batch=4)] == ["a", "c"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=4)] == ["a", "c"]
 
 
 def test_events_have_increasing_cursors_and_snapshots(board):
