@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, status
 from starlette.requests import HTTPConnection
 
-from novagenia.api.events import EventHub
+from novagenia.api.fanout import EventFanout
 from novagenia.config import AppArgs
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
@@ -25,7 +25,7 @@ class AppContext:
     board: Any  # the JobBoard actor handle
     registry: ModelRegistry
     store: OutputStore
-    hub: EventHub
+    fanout: EventFanout
     downloader: Any  # the Model Hub's HubDownloader actor handle
     loras: LoraLibrary
 

@@ -17,9 +17,9 @@ from novagenia import __version__
 from novagenia.api.compat import a1111, openai_images
 from novagenia.api.deps import AppContext, require_read_access
 from novagenia.api.errors import install_error_handlers
-from novagenia.api.events import EventHub
+from novagenia.api.fanout import EventFanout
 from novagenia.api.limits import BodySizeLimit
-from novagenia.api.routes import cluster, events, hub, images, jobs, loras, models, system
+from novagenia.api.routes import cluster, hub, images, jobs, loras, models, system, websocket
 from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
@@ -55,7 +55,7 @@ def create_api(context: AppContext) -> FastAPI:
     )
     app.include_router(system.health_router, prefix=API_PREFIX)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_read_access)])
-    for module in (jobs, events, images, system, models, hub, cluster, loras):
+    for module in (jobs, websocket, images, system, models, hub, cluster, loras):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
@@ -106,7 +106,7 @@ class Ingress:
             board=board,
             registry=ModelRegistry(self.args.models_dir, self.args.default_model),
             store=OutputStore(self.args.resolved_output_uri),
-            hub=EventHub(board),
+            fanout=EventFanout(board),
             downloader=get_downloader(self.args),
             loras=LoraLibrary(self.args.loras_dir),
         )

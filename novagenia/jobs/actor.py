@@ -22,7 +22,7 @@ from ray.serve.handle import DeploymentHandle
 
 from novagenia.config import AppArgs
 from novagenia.jobs.board import JobBoard
-from novagenia.jobs.events import Event
+from novagenia.jobs.event_log import Event
 from novagenia.jobs.schemas import GenerationRequest, ImageInfo, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
 from novagenia.logs import configure_logging

@@ -20,7 +20,7 @@ from typing import Any
 
 from sortedcontainers import SortedList
 
-from novagenia.jobs.events import Event, EventLog
+from novagenia.jobs.event_log import Event, EventLog
 from novagenia.jobs.schemas import (
     FrontMove,
     GenerationRequest,

@@ -53,7 +53,7 @@ from novagenia.api.compat.generation import (
     run_jobs,
 )
 from novagenia.api.deps import AppContext, Context
-from novagenia.api.events import EventHub, Subscription
+from novagenia.api.fanout import EventFanout
 from novagenia.api.routes.jobs import invalid, resolve_request
 from novagenia.engine.generate import image_seed
 from novagenia.engine.samplers import SAMPLERS
@@ -76,24 +76,24 @@ MAX_TRACKED_PREVIEWS = 256
 
 class PreviewTracker:
     """The latest live preview of each running job, for `current_image`. Follows every
-    job's events through this replica's hub from its first use on."""
+    job's events through this replica's fan-out from its first use on."""
 
-    def __init__(self, hub: EventHub) -> None:
-        self._hub = hub
+    def __init__(self, fanout: EventFanout) -> None:
+        self._fanout = fanout
         self._latest: dict[str, str] = {}
         self._task: asyncio.Task | None = None
 
     def ensure_started(self) -> None:
         if self._task is None or self._task.done():
-            subscription = self._hub.subscribe(None)
-            self._task = asyncio.get_running_loop().create_task(self._follow(subscription))
+            self._task = asyncio.get_running_loop().create_task(self._follow())
 
     def latest(self, job_id: str) -> str | None:
         """Base64 image data, without the `data:` prefix."""
         data_url = self._latest.get(job_id)
         return data_url.partition(",")[2] if data_url else None
 
-    async def _follow(self, subscription: Subscription) -> None:
+    async def _follow(self) -> None:
+        subscription = await self._fanout.subscribe(None)
         try:
             while True:
                 event = await subscription.queue.get()
@@ -105,7 +105,7 @@ class PreviewTracker:
                 elif event["type"] in FINISHED_EVENTS:
                     self._latest.pop(event["job_id"], None)
         finally:
-            self._hub.unsubscribe(subscription)
+            self._fanout.unsubscribe(subscription)
 
 
 @dataclass
@@ -119,7 +119,7 @@ class A1111State:
 def get_state(request: Request, context: Context) -> A1111State:
     state = getattr(request.app.state, "a1111", None)
     if state is None:
-        state = request.app.state.a1111 = A1111State(PreviewTracker(context.hub))
+        state = request.app.state.a1111 = A1111State(PreviewTracker(context.fanout))
     return state
 
 

@@ -23,7 +23,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from novagenia.api.deps import AppContext
-from novagenia.api.events import Subscription
+from novagenia.api.fanout import Subscription
 from novagenia.jobs.board import JobNotFound, JobStateConflict
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus
 
@@ -31,10 +31,6 @@ logger = logging.getLogger("novagenia.compat")
 
 WAIT_LIMIT_S = 3600.0
 """A blocking compat request gives up (504, its jobs cancelled) after this long."""
-
-RECHECK_S = 2.0
-"""How often a waiting request re-reads its jobs from the board, in case an event was
-missed (e.g. the replica's event loop subscribed just after a job finished)."""
 
 FINISHED_EVENTS = frozenset(s.value for s in JobStatus if s.finished)
 """Event types after which a job changes no more."""
@@ -79,11 +75,11 @@ async def run_jobs(
     cancelled). If the caller is cancelled (Serve cancels the handler when the HTTP client
     disconnects) or the wait limit passes, the unfinished jobs are cancelled, so no work
     is left behind for nobody."""
-    subscription = context.hub.subscribe(frozenset(job_ids))
+    subscription = await context.fanout.subscribe(frozenset(job_ids))
     try:
         for job_id, request in zip(job_ids, requests, strict=True):
             await context.board.submit.remote(job_id, request, user)
-        await asyncio.wait_for(_until_finished(context, subscription, job_ids), WAIT_LIMIT_S)
+        await asyncio.wait_for(_until_finished(subscription, job_ids), WAIT_LIMIT_S)
     except asyncio.TimeoutError:
         await cancel_jobs(context, job_ids)
         raise GenerationTimeout(f"the jobs did not finish within {WAIT_LIMIT_S:g} s") from None
@@ -91,21 +87,15 @@ async def run_jobs(
         await cancel_jobs(context, job_ids)
         raise
     finally:
-        context.hub.unsubscribe(subscription)
+        context.fanout.unsubscribe(subscription)
     return list(await asyncio.gather(*(context.board.get.remote(i) for i in job_ids)))
 
 
-async def _until_finished(
-    context: AppContext, subscription: Subscription, job_ids: list[str]
-) -> None:
+async def _until_finished(subscription: Subscription, job_ids: list[str]) -> None:
+    """Subscribed before the jobs were submitted, so no finishing event can be missed."""
     pending = set(job_ids)
     while pending:
-        try:
-            event = await asyncio.wait_for(subscription.queue.get(), RECHECK_S)
-        except asyncio.TimeoutError:
-            jobs = await asyncio.gather(*(context.board.get.remote(i) for i in pending))
-            pending -= {job.id for job in jobs if job.status.finished}
-            continue
+        event = await subscription.queue.get()
         if event["type"] in FINISHED_EVENTS:
             pending.discard(event["job_id"])
 

@@ -1,5 +1,6 @@
-"""Fan-out of board events to this ingress replica's WebSocket clients: one long-poll
-loop per replica, however many clients, each client with its own bounded queue."""
+"""Fan-out of board events to this ingress replica's subscribers (WebSocket clients,
+blocking compat requests): one long-poll loop per replica, however many subscribers,
+each with its own bounded queue."""
 
 from __future__ import annotations
 
@@ -30,24 +31,36 @@ class Subscription:
             self.overflowed = True
 
 
-class EventHub:
+class EventFanout:
     def __init__(self, board) -> None:
         self._board = board
         self._subscribers: set[Subscription] = set()
         self._task: asyncio.Task | None = None
+        self._polling = asyncio.Event()
 
-    def subscribe(self, job_ids: frozenset[str] | None) -> Subscription:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._poll())
+    async def subscribe(self, job_ids: frozenset[str] | None) -> Subscription:
+        """Returns once the poll loop has its starting cursor: every event the board
+        appends from then on reaches the subscription."""
         subscription = Subscription(job_ids)
         self._subscribers.add(subscription)
+        if self._task is None or self._task.done():
+            self._polling = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._poll(self._polling))
+        await self._polling.wait()
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self._subscribers.discard(subscription)
 
-    async def _poll(self) -> None:
-        cursor = await self._board.last_cursor.remote()
+    async def _poll(self, polling: asyncio.Event) -> None:
+        while True:
+            try:
+                cursor = await self._board.last_cursor.remote()
+                break
+            except Exception:
+                logger.exception("could not reach the board; retrying")
+                await asyncio.sleep(1.0)
+        polling.set()
         while self._subscribers:
             try:
                 events, gap = await self._board.wait_events.remote(cursor, POLL_TIMEOUT_S)

@@ -1,4 +1,4 @@
-"""`WS /ws`: job events, resumable by cursor (DESIGN.md)."""
+"""`WS /ws`: job events, resumable by cursor (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def job_events(websocket: WebSocket) -> None:
             code=status.WS_1008_POLICY_VIOLATION, reason="missing or invalid API key"
         )
         return
-    subscription = context.hub.subscribe(job_ids)
+    subscription = await context.fanout.subscribe(job_ids)
     reader = asyncio.get_running_loop().create_task(_drain_incoming(websocket))
     try:
         last = cursor or 0
@@ -60,7 +60,7 @@ async def job_events(websocket: WebSocket) -> None:
         pass
     finally:
         reader.cancel()
-        context.hub.unsubscribe(subscription)
+        context.fanout.unsubscribe(subscription)
 
 
 async def _authenticated(websocket: WebSocket, context) -> bool:
