@@ -3,12 +3,19 @@ acknowledged, so a restarted board (or a restarted application) loses nothing.""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from novagenia.jobs.schemas import Job, JobStatus
+
+logger = logging.getLogger("novagenia.board")
+
+QUARANTINED = "quarantined"  # the status of a row that no longer reads as a job
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -55,22 +62,29 @@ class JobStore:
 
     def get(self, job_id: str) -> tuple[int, Job] | None:
         row = self._db.execute("SELECT seq, data FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return (row[0], Job.model_validate_json(row[1])) if row else None
+        job = _parse(job_id, row[1]) if row else None
+        return (row[0], job) if job else None
 
     def active(self) -> Iterator[tuple[int, Job]]:
-        """Queued and running jobs in submission order, for reloading a restarted board."""
+        """Queued and running jobs in submission order, for reloading a restarted board.
+        A row that no longer reads as a job is quarantined (and logged), not fatal: the
+        board restarts through this, and one bad row must not crash-loop it."""
         rows = self._db.execute(
-            "SELECT seq, data FROM jobs WHERE status IN (?, ?) ORDER BY seq",
+            "SELECT seq, id, data FROM jobs WHERE status IN (?, ?) ORDER BY seq",
             (JobStatus.queued.value, JobStatus.running.value),
-        )
-        for seq, data in rows:
-            yield seq, Job.model_validate_json(data)
+        ).fetchall()
+        for seq, job_id, data in rows:
+            job = _parse(job_id, data)
+            if job is None:
+                self._db.execute("UPDATE jobs SET status = ? WHERE id = ?", (QUARANTINED, job_id))
+                continue
+            yield seq, job
 
     def history(
         self, status: JobStatus | None, limit: int, before_seq: int | None
     ) -> list[tuple[int, Job]]:
         """Newest first, `before_seq` exclusive."""
-        query, params = "SELECT seq, data FROM jobs WHERE 1=1", []
+        query, params = "SELECT seq, id, data FROM jobs WHERE status != ?", [QUARANTINED]
         if status is not None:
             query += " AND status = ?"
             params.append(status.value)
@@ -79,18 +93,14 @@ class JobStore:
             params.append(before_seq)
         query += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
-        return [
-            (seq, Job.model_validate_json(data)) for seq, data in self._db.execute(query, params)
-        ]
+        rows = self._db.execute(query, params).fetchall()
+        return [(seq, job) for seq, job_id, data in rows if (job := _parse(job_id, data))]
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         counts = {status.value: 0 for status in JobStatus}
         counts.update({status: n for status, n in rows})
         return counts
-
-    def close(self) -> None:
-        self._db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -102,3 +112,16 @@ class JobStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _parse(job_id: str, data: str) -> Job | None:
+    try:
+        return Job.model_validate_json(data)
+    except ValidationError as exc:
+        logger.error(
+            "job %s: its stored row is not a valid job (quarantined, left in the database "
+            "for inspection): %s",
+            job_id,
+            exc,
+        )
+        return None

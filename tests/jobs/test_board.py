@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from novagenia.jobs.board import JobBoard, JobNotFound, JobStateConflict, QueueFull
@@ -100,6 +102,25 @@ def test_a_batch_is_capped_by_its_images_too(board):
         board.submit(name, request(batch_size=size), None)
     assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=9)] == ["a", "b", "c"]
     assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=2)] == ["d"]  # alone
+
+
+def test_a_stored_row_that_no_longer_validates_is_quarantined(tmp_path, caplog):
+    path = tmp_path / "jobs.sqlite3"
+    board = JobBoard(JobStore(path))
+    for name in ("good", "bad", "done"):
+        board.submit(name, request(), None)
+    board.cancel("done")
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE jobs SET data = '{\"id\": \"bad\"}' WHERE id = 'bad'")
+    restarted = JobBoard(JobStore(path))  # must not raise
+    assert claim_order(restarted) == ["good"]
+    assert "job bad: its stored row is not a valid job" in caplog.text
+    with pytest.raises(JobNotFound):
+        restarted.get("bad")
+    page, _ = restarted.history(None, 10, None)
+    assert [job.id for job in page] == ["done", "good"]
+    assert JobStore(path).counts()["quarantined"] == 1
+    JobBoard(JobStore(path))  # and again: the row stays quarantined
 
 
 def test_submit_is_idempotent_and_bounded(tmp_path):
