@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEB_DIST = PACKAGE_DIR.parent / "web" / "dist"
 
+# What a configuration may raise the request limits to; a request is checked against the
+# configured limits (`submission.resolve_request`), its schema only against these.
+CEILING_SIZE = 4096
+CEILING_STEPS = 1000
+CEILING_IMAGES_PER_JOB = 64
+
 
 class AutoscalingArgs(BaseModel):
     """Bounds for the Diffusion deployment's autoscaler (Serve `autoscaling_config`)."""
@@ -118,9 +124,15 @@ class AppArgs(BaseModel):
         le=5,
         description="When other jobs are queued, wait this long for compatible ones to fill a batch.",
     )
-    max_image_size: int = Field(2048, ge=64, le=4096, description="Largest width/height accepted.")
-    max_steps: int = Field(150, ge=1, le=1000, description="Most denoising steps accepted.")
-    max_images_per_job: int = Field(8, ge=1, le=64, description="Largest `batch_size` accepted.")
+    max_image_size: int = Field(
+        2048, ge=64, le=CEILING_SIZE, description="Largest width/height accepted."
+    )
+    max_steps: int = Field(
+        150, ge=1, le=CEILING_STEPS, description="Most denoising steps accepted."
+    )
+    max_images_per_job: int = Field(
+        8, ge=1, le=CEILING_IMAGES_PER_JOB, description="Largest `batch_size` accepted."
+    )
     max_request_bytes: int = Field(
         1 << 20, ge=1024, description="Largest JSON request body (uploads have their own limit)."
     )

@@ -1,4 +1,5 @@
-"""Domain errors → FastAPI's `{"detail": …}` with the right status (DESIGN.md)."""
+"""Domain errors → FastAPI's `{"detail": …}` with the right status, in one place for every
+router (docs/architecture.md); the OpenAI routes reshape them into OpenAI's error body."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.responses import JSONResponse
 from novagenia.jobs.board import JobNotFound, JobStateConflict, QueueFull
 from novagenia.models import ModelNotFound
 from novagenia.paths import UnsafeName
+from novagenia.submission import InvalidInput
 
 RETRY_AFTER_S = 5
 
@@ -34,6 +36,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ModelNotFound)
     async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
         return JSONResponse({"detail": f"no installed model {_first_arg(exc)!r}"}, status_code=404)
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse({"detail": exc.errors()}, status_code=422)
 
     @app.exception_handler(UnsafeName)
     async def _unsafe(_: Request, exc: UnsafeName) -> JSONResponse:

@@ -11,6 +11,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from novagenia.config import CEILING_IMAGES_PER_JOB, CEILING_SIZE, CEILING_STEPS
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
 MAX_SEED = 2**32 - 1
@@ -51,18 +53,18 @@ class GenerationRequest(BaseModel):
     width: int | None = Field(
         None,
         ge=64,
-        le=2048,
+        le=CEILING_SIZE,
         multiple_of=8,
         description="Pixels; the model's native size when absent.",
     )
     height: int | None = Field(
         None,
         ge=64,
-        le=2048,
+        le=CEILING_SIZE,
         multiple_of=8,
         description="Pixels; the model's native size when absent.",
     )
-    steps: int = Field(20, ge=1, le=150, description="Denoising steps.")
+    steps: int = Field(20, ge=1, le=CEILING_STEPS, description="Denoising steps.")
     guidance_scale: float = Field(
         7.0, ge=0.0, le=30.0, description="Classifier-free guidance (CFG)."
     )
@@ -73,7 +75,9 @@ class GenerationRequest(BaseModel):
         description="Seed of the first image; random when absent or -1 (A1111's convention).",
     )
     sampler: str = Field("euler_a", max_length=64, description="Sampler name, see GET /samplers.")
-    batch_size: int = Field(1, ge=1, le=8, description="Images made by this job.")
+    batch_size: int = Field(
+        1, ge=1, le=CEILING_IMAGES_PER_JOB, description="Images made by this job."
+    )
     loras: list[LoraRef] = Field(default_factory=list, max_length=8)
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")

@@ -54,12 +54,12 @@ from novagenia.api.compat.generation import (
 )
 from novagenia.api.deps import AppContext, Context
 from novagenia.api.fanout import EventFanout
-from novagenia.api.routes.jobs import invalid, resolve_request
 from novagenia.engine.generate import image_seed
 from novagenia.engine.samplers import SAMPLERS
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
+from novagenia.submission import InvalidInput, resolve_request
 
 logger = logging.getLogger("novagenia.compat.a1111")
 
@@ -166,7 +166,7 @@ def _model_for(body: Txt2ImgRequest, registry: ModelRegistry, state: A1111State)
     if title is None:
         return state.checkpoint or registry.default_model
     if not isinstance(title, str):
-        raise invalid("sd_model_checkpoint", "must be a string")
+        raise InvalidInput("sd_model_checkpoint", "must be a string")
     return match_checkpoint(registry, title)
 
 
@@ -182,7 +182,7 @@ def match_checkpoint(registry: ModelRegistry, title: str) -> str:
     for candidate in candidates:
         if candidate.casefold() in by_folded:
             return by_folded[candidate.casefold()]
-    raise invalid(
+    raise InvalidInput(
         "sd_model_checkpoint", f"unknown checkpoint {title!r}; see GET /sdapi/v1/sd-models"
     )
 
@@ -193,7 +193,7 @@ def _sampler_for(body: Txt2ImgRequest) -> SamplerChoice:
         return choose_sampler(name, body.scheduler)
     except ValueError as exc:
         field_name = "scheduler" if "scheduler" in str(exc) else "sampler_name"
-        raise invalid(field_name, str(exc)) from None
+        raise InvalidInput(field_name, str(exc)) from None
 
 
 def _job_requests(
@@ -421,7 +421,7 @@ async def set_options(
     if "sd_model_checkpoint" in options:
         title = options["sd_model_checkpoint"]
         if not isinstance(title, str) or not title.strip():
-            raise invalid("sd_model_checkpoint", "must be a non-empty string")
+            raise InvalidInput("sd_model_checkpoint", "must be a non-empty string")
         state.checkpoint = match_checkpoint(context.registry, title)
         logger.info("options: compat requests now default to %s", state.checkpoint)
 

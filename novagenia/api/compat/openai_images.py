@@ -39,11 +39,11 @@ from novagenia.api.compat.generation import (
 )
 from novagenia.api.deps import Context
 from novagenia.api.errors import RETRY_AFTER_S
-from novagenia.api.routes.jobs import resolve_request
 from novagenia.jobs.board import QueueFull
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
+from novagenia.submission import InvalidInput, resolve_request
 
 logger = logging.getLogger("novagenia.compat.openai")
 
@@ -83,6 +83,8 @@ class OpenAIRoute(APIRoute):
                 return openai_error(
                     exc.status_code, str(exc.detail), code=code, headers=exc.headers
                 )
+            except InvalidInput as exc:
+                return _validation_error(exc.errors())
             except QueueFull:
                 return openai_error(
                     status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -2,88 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 
 from novagenia.api.deps import Caller, Context
 from novagenia.api.schemas import JobPage, QueueSummary
-from novagenia.config import AppArgs
-from novagenia.engine.samplers import get_sampler
-from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus, PriorityChange
-from novagenia.lora_fit import fits
-from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
-from novagenia.models import ModelNotFound, ModelRegistry
-from novagenia.paths import UnsafeName
+from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
+from novagenia.submission import resolve_request
 
 router = APIRouter(tags=["jobs"])
-
-
-def invalid(field: str, message: str) -> HTTPException:
-    """A 422 in FastAPI's own validation-error shape, for checks pydantic cannot make."""
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        [{"loc": ["body", field], "msg": message, "type": "value_error"}],
-    )
-
-
-def resolve_request(
-    request: GenerationRequest,
-    registry: ModelRegistry,
-    args: AppArgs,
-    library: LoraLibrary,
-) -> GenerationRequest:
-    """Fills what the client left to the server (model, size, seed) and checks what only
-    the server knows (installed models, samplers, configured limits, LoRAs in the
-    library), so a job never fails later for it. `<lora:name:weight>` tags move from
-    the prompt into `loras`."""
-    for name, value, limit in (
-        ("width", request.width, args.max_image_size),
-        ("height", request.height, args.max_image_size),
-        ("steps", request.steps, args.max_steps),
-        ("batch_size", request.batch_size, args.max_images_per_job),
-    ):
-        if value is not None and value > limit:
-            raise invalid(name, f"{name} must be at most {limit} on this server")
-    model_id = request.model or registry.default_model
-    try:
-        model = registry.get(model_id)
-    except (ModelNotFound, UnsafeName):
-        raise invalid("model", f"unknown model {model_id!r}; see GET /api/v1/models") from None
-    try:
-        sampler = get_sampler(request.sampler)
-    except ValueError as exc:
-        raise invalid("sampler", str(exc)) from None
-    if sampler.name not in model.samplers:
-        offered = ", ".join(model.samplers)
-        raise invalid(
-            "sampler",
-            f"sampler {sampler.name!r} ({sampler.label}) does not apply to model {model.id!r}; "
-            f"it offers: {offered}",
-        )
-    try:
-        prompt, loras = resolve_lora_set(request.prompt, request.loras, library)
-    except LoraSetError as exc:
-        raise invalid(exc.field, str(exc)) from None
-    for lora in loras:
-        if fits(library.weights_path(lora.name), model) is False:
-            raise invalid(
-                "loras",
-                f"LoRA {lora.name!r} does not fit model {model.id!r}: its layers differ "
-                "(trained for another architecture)",
-            )
-    return request.model_copy(
-        update={
-            "prompt": prompt,
-            "loras": loras,
-            "model": model.id,
-            "width": request.width or model.native_size,
-            "height": request.height or model.native_size,
-            "seed": request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
-        }
-    )
 
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
