@@ -62,7 +62,6 @@ class ServerConfig(BaseModel):
     version: str
     default_model: str
     auth_required: bool
-    max_batch_size: int
     limits: Limits
 
 

@@ -48,17 +48,17 @@ class LoraAdapters:
 
     def activate(
         self, pipeline: DiffusionPipeline, model_id: str, loras: Sequence[LoraRef]
-    ) -> float:
+    ) -> None:
         """Makes `loras` (with their weights) the pipeline's active set, loading what it
         does not hold yet; an empty set (or only zero weights) restores the base model.
-        Returns the seconds it took. Raises LoraError, leaving the pipeline usable."""
+        Raises LoraError, leaving the pipeline usable."""
         started = time.perf_counter()
         wanted = [lora for lora in loras if lora.weight != 0.0]
         held = self._held.setdefault(pipeline, OrderedDict())
         if not wanted:
             if held:
                 pipeline.disable_lora()
-            return time.perf_counter() - started
+            return
         adapters = [self._ensure_loaded(pipeline, model_id, held, lora.name) for lora in wanted]
         pipeline.enable_lora()
         pipeline.set_adapters(adapters, adapter_weights=[lora.weight for lora in wanted])
@@ -70,7 +70,6 @@ class LoraAdapters:
             model_id,
             seconds,
         )
-        return seconds
 
     def _ensure_loaded(
         self,

@@ -32,12 +32,10 @@ class LoadedPipeline:
         self,
         model_id: str,
         pipeline: DiffusionPipeline,
-        load_seconds: float,
         previews: LatentProjection | None = None,
     ) -> None:
         self.model_id = model_id
         self.pipeline = pipeline
-        self.load_seconds = load_seconds
         self.previews = previews  # None: this model gets no live previews
         # The model's own scheduler settings, kept because samplers replace the scheduler
         self.scheduler_config = dict(pipeline.scheduler.config)
@@ -99,7 +97,7 @@ def load_pipeline(
         compile_and_warm(pipeline)
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
-    return LoadedPipeline(model_id, pipeline, seconds, previews)
+    return LoadedPipeline(model_id, pipeline, previews)
 
 
 def compile_and_warm(pipeline: DiffusionPipeline) -> None:

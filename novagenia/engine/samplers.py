@@ -75,8 +75,6 @@ SAMPLERS: dict[str, Sampler] = {
     )
 }
 
-DEFAULT_SAMPLER = "euler_a"
-
 
 def get_sampler(name: str) -> Sampler:
     try:

@@ -192,9 +192,6 @@ class JobBoardActor:
         if job is not None:
             self._dispatch_tickets(job.model)
 
-    async def pending_tickets(self) -> dict[str, int]:
-        return {model: len(tickets) for model, tickets in self._pending_tickets.items()}
-
     # tickets
     def _dispatch_tickets(self, model: str) -> None:
         """Tops up pending tickets for `model` to its queued count (capped, so 10,000

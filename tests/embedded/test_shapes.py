@@ -117,7 +117,6 @@ def test_tokenizer_pads_and_truncates_to_77(tokenizer):
 MODEL_DIR = Path(shapes.__file__).resolve().parent / "tiny-shapes"
 
 
-@pytest.mark.skipif(not (MODEL_DIR / "model_index.json").exists(), reason="no trained model")
 def test_committed_pipeline_draws_what_it_is_asked():
     """One prompt per shape, two seeds each, in one batch: background, colour and shape."""
     import torch

@@ -37,7 +37,6 @@ async def server_config(context: Context) -> ServerConfig:
         version=__version__,
         default_model=context.registry.default_model,
         auth_required=bool(args.api_keys),
-        max_batch_size=limits.max_batch_size,
         limits=limits,
     )
 
