@@ -9,7 +9,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse
+from pydantic import TypeAdapter
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -20,6 +22,7 @@ from novagenia.api.errors import install_error_handlers
 from novagenia.api.fanout import EventFanout
 from novagenia.api.limits import BodySizeLimit
 from novagenia.api.routes import cluster, hub, images, jobs, loras, models, system, websocket
+from novagenia.api.schemas import StreamEvent
 from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
@@ -37,7 +40,8 @@ def create_api(context: AppContext) -> FastAPI:
     app = FastAPI(
         title="NovaGenIA",
         version=__version__,
-        description="Text-to-image diffusion serving on Ray Serve.",
+        description="Text-to-image diffusion serving on Ray Serve. `WS /api/v1/ws` sends "
+        "`StreamEvent` messages (in this document's schemas, and at `/api/v1/events/schema`).",
     )
     app.state.context = context
     install_error_handlers(app)
@@ -62,7 +66,26 @@ def create_api(context: AppContext) -> FastAPI:
     app.include_router(a1111.router)  # compat routes at the root, before the web app
     app.include_router(openai_images.router)
     mount_web_app(app, context.args.web_dist)
+    app.openapi = lambda: openapi_with_events(app)
     return app
+
+
+def openapi_with_events(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the WebSocket's message models (OpenAPI has no words for
+    a WebSocket), so generated clients get `StreamEvent` like every other type."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        events = TypeAdapter(StreamEvent).json_schema(ref_template="#/components/schemas/{model}")
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(events.pop("$defs", {}))
+        schemas["StreamEvent"] = events
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def mount_web_app(app: FastAPI, dist: Path) -> None:

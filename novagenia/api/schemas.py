@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, Field
 
+from novagenia.hub import Download
+from novagenia.jobs.protocol import EventFields, JobStateEvent, PreviewEvent, ProgressEvent
 from novagenia.jobs.schemas import Job
 
 
@@ -68,3 +72,16 @@ class ServerConfig(BaseModel):
 class Health(BaseModel):
     status: str
     version: str
+
+
+class DownloadEvent(EventFields):
+    """A Model Hub download's progress; sent to subscribers of every job (no `jobs`)."""
+
+    type: Literal["download"]
+    download: Download
+
+
+StreamEvent = Annotated[
+    JobStateEvent | ProgressEvent | PreviewEvent | DownloadEvent, Field(discriminator="type")
+]
+"""One message of `WS /api/v1/ws`."""

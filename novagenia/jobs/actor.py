@@ -23,7 +23,8 @@ from ray.serve.handle import DeploymentHandle
 from novagenia.config import AppArgs
 from novagenia.jobs.board import JobBoard
 from novagenia.jobs.event_log import Event
-from novagenia.jobs.schemas import GenerationRequest, ImageInfo, Job, JobStatus, PriorityChange
+from novagenia.jobs.protocol import ClaimRequest, Completion, WorkerReport
+from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
 from novagenia.logs import configure_logging
 from novagenia.monitoring import BoardMetrics
@@ -154,38 +155,25 @@ class JobBoardActor:
         return self.board.reprioritize(job_id, change)
 
     # worker side
-    async def claim(
-        self,
-        model: str,
-        worker: str,
-        ticket_id: str,
-        max_jobs: int = 1,
-        max_images: int | None = None,
-    ) -> list[Job]:
+    async def claim(self, claim: ClaimRequest) -> list[Job]:
         self._ensure_housekeeping()
-        self._pending_tickets[model].discard(ticket_id)
+        self._pending_tickets[claim.model].discard(claim.ticket_id)
         wait = self.args.batch_wait_s
-        if max_jobs > 1 and wait > 0 and self.board.queued_count(model) > 1:
+        if claim.max_jobs > 1 and wait > 0 and self.board.queued_count(claim.model) > 1:
             await asyncio.sleep(wait)  # under load, let compatible jobs arrive
-        jobs = self.board.claim(model, worker, max_jobs, max_images)
+        jobs = self.board.claim(claim.model, claim.worker, claim.max_jobs, claim.max_images)
         if jobs:
-            self._claims[ticket_id] = (worker, [job.id for job in jobs])
+            self._claims[claim.ticket_id] = (claim.worker, [job.id for job in jobs])
         return jobs
 
-    async def report(self, worker: str, updates: list[dict[str, Any]]) -> list[str]:
-        return self.board.report(worker, updates)
+    async def report(self, worker: str, reports: list[WorkerReport]) -> list[str]:
+        return self.board.report(worker, reports)
 
     async def heartbeat(self, worker: str, job_ids: list[str]) -> list[str]:
         return self.board.heartbeat(worker, set(job_ids))
 
-    async def succeed(self, job_id: str, worker: str, images: list[ImageInfo]) -> None:
-        self.board.succeed(job_id, worker, images)
-
-    async def fail(self, job_id: str, worker: str, error: str) -> None:
-        self.board.fail(job_id, worker, error)
-
-    async def cancelled(self, job_id: str, worker: str) -> None:
-        self.board.cancelled(job_id, worker)
+    async def complete(self, completion: Completion) -> None:
+        self.board.complete(completion)
 
     async def requeue(self, job_id: str, worker: str, reason: str) -> None:
         job = self.board.requeue(job_id, worker, reason)

@@ -21,6 +21,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from novagenia.jobs.event_log import Event, EventLog
+from novagenia.jobs.protocol import Completion, ProgressReport, WorkerReport
 from novagenia.jobs.schemas import (
     FrontMove,
     GenerationRequest,
@@ -257,18 +258,26 @@ class JobBoard:
             self._emit_state(job)
         return [job.model_copy() for job in batch]
 
-    def report(self, worker: str, updates: list[dict[str, Any]]) -> list[str]:
+    def report(self, worker: str, reports: list[WorkerReport]) -> list[str]:
         """Progress and previews from a worker. Renews its leases and returns the ids of
         its jobs that must stop (cancelled, or no longer its own)."""
-        for update in updates:
-            job = self._active.get(update["job_id"])
+        for report in reports:
+            job = self._active.get(report.job_id)
             if job is None or job.worker != worker or job.status is not JobStatus.running:
                 continue
-            payload = {k: v for k, v in update.items() if k not in ("job_id", "type")}
-            if update["type"] == "progress":
+            payload = report.model_dump(exclude={"job_id", "type"})
+            if isinstance(report, ProgressReport):
                 job.progress = Progress(**payload)
-            self.events.append(update["type"], job.id, **payload)
-        return self.heartbeat(worker, {update["job_id"] for update in updates})
+            self.events.append(report.type, job.id, **payload)
+        return self.heartbeat(worker, {report.job_id for report in reports})
+
+    def complete(self, completion: Completion) -> Job | None:
+        """A replica's word on how a job ended (None: not its job any more)."""
+        if completion.outcome == "succeeded":
+            return self.succeed(completion.job_id, completion.worker, completion.images)
+        if completion.outcome == "failed":
+            return self.fail(completion.job_id, completion.worker, completion.error or "failed")
+        return self.cancelled(completion.job_id, completion.worker)
 
     def heartbeat(self, worker: str, job_ids: set[str]) -> list[str]:
         deadline = time.monotonic() + self.lease_timeout_s

@@ -7,7 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
+from novagenia.api.schemas import StreamEvent
 from novagenia.engine.samplers import SAMPLERS
 from tests.served import TINY, served_app
 
@@ -82,6 +84,29 @@ def test_named_samplers_run(app, sampler):
     assert job["status"] == "succeeded", job["error"]
     parameters = app.image(job["images"][0]["url"]).info["parameters"]
     assert f"Sampler: {SAMPLERS[sampler].label}," in parameters
+
+
+def test_every_websocket_message_matches_the_published_schema(app):
+    job = app.submit(prompt="schema", steps=10, seed=3)
+    events = app.events([job["id"]])
+    adapter = TypeAdapter(StreamEvent)
+    parsed = [adapter.validate_python(event) for event in events]
+    assert {e.type for e in parsed} >= {"started", "progress", "preview", "succeeded"}
+    schema = app.http.get("/api/v1/events/schema").json()
+    assert schema["discriminator"]["propertyName"] == "type"
+    assert set(schema["discriminator"]["mapping"]) == {
+        "queued",
+        "started",
+        "progress",
+        "preview",
+        "succeeded",
+        "failed",
+        "cancelled",
+        "download",
+    }
+    components = app.http.get("/openapi.json").json()["components"]["schemas"]
+    assert {"StreamEvent", "JobStateEvent", "ProgressEvent", "PreviewEvent"} <= set(components)
+    assert components["StreamEvent"]["discriminator"]["propertyName"] == "type"
 
 
 def test_cancel_mid_run_stops_at_next_step(app):

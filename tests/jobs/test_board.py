@@ -7,6 +7,7 @@ import sqlite3
 import pytest
 
 from novagenia.jobs.board import JobBoard, JobNotFound, JobStateConflict, QueueFull
+from novagenia.jobs.protocol import ProgressReport
 from novagenia.jobs.schemas import GenerationRequest, ImageInfo, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
 
@@ -155,7 +156,7 @@ def test_cancel_queued_and_running(board):
     assert board.cancel("q").status is JobStatus.cancelled
     running = board.cancel("r")
     assert running.status is JobStatus.running and running.cancel_requested
-    update = {"job_id": "r", "type": "progress", "step": 1, "total_steps": 20}
+    update = ProgressReport(job_id="r", ts=0, step=1, total_steps=20, elapsed_s=0.1)
     assert board.report("w", [update]) == ["r"]
     assert board.cancelled("r", "w").status is JobStatus.cancelled
 
@@ -205,7 +206,7 @@ def test_batch_claims_only_compatible_jobs(board):
 def test_events_have_increasing_cursors_and_snapshots(board):
     board.submit("a", request(), None)
     board.claim("m", "w")
-    board.report("w", [{"job_id": "a", "type": "progress", "step": 1, "total_steps": 20}])
+    board.report("w", [ProgressReport(job_id="a", ts=0, step=1, total_steps=20, elapsed_s=0.1)])
     events = board.events.after(0)
     assert [e["type"] for e in events] == ["queued", "started", "progress"]
     cursors = [e["cursor"] for e in events]

@@ -8,6 +8,7 @@ import pynvml
 import pytest
 
 from novagenia.jobs.board import JobBoard
+from novagenia.jobs.protocol import ProgressReport
 from novagenia.jobs.schemas import GenerationRequest, ImageInfo
 from novagenia.jobs.store import JobStore
 from novagenia.monitoring import (
@@ -157,7 +158,7 @@ def test_finished_jobs_by_outcome_from_board_events(board):
     for job_id in "abc":
         board.submit(job_id, request("x"), None)
     a, b = (job.id for job in board.claim("x", "w") + board.claim("x", "w"))
-    board.report("w", [{"job_id": a, "type": "progress", "step": 1, "total_steps": 2}])
+    board.report("w", [ProgressReport(job_id=a, ts=0, step=1, total_steps=2, elapsed_s=0.1)])
     board.succeed(a, "w", [ImageInfo(index=0, url="/u", seed=1, width=64, height=64)])
     board.fail(b, "w", "boom")
     board.cancel("c")

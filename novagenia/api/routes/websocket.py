@@ -6,10 +6,14 @@ import asyncio
 import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from pydantic import TypeAdapter
 
 from novagenia.api.deps import get_context, key_matches
+from novagenia.api.schemas import StreamEvent
 
 router = APIRouter(tags=["events"])
+
+EVENT_SCHEMA = TypeAdapter(StreamEvent).json_schema()
 
 MAX_JOBS_PER_SOCKET = 1000
 AUTH_TIMEOUT_S = 5.0
@@ -61,6 +65,13 @@ async def job_events(websocket: WebSocket) -> None:
     finally:
         reader.cancel()
         context.fanout.unsubscribe(subscription)
+
+
+@router.get("/events/schema")
+async def event_schema() -> dict:
+    """The JSON schema of every message `WS /ws` sends (`StreamEvent`, discriminated by
+    `type`); the same models are in the OpenAPI document's components."""
+    return EVENT_SCHEMA
 
 
 async def _authenticated(websocket: WebSocket, context) -> bool:

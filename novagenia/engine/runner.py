@@ -1,0 +1,229 @@
+"""A ticket's work on a replica as named steps, the way a diffusers pipeline's `__call__`
+reads (docs/architecture.md, "A job's path"):
+
+    claim → activate LoRAs → generate (reporting every step) → store → complete
+
+`JobRunner` knows the board, the output store and the LoRA adapters, not Serve: the
+Diffusion deployment (`engine/deployment.py`) loads the model and hands it over."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from novagenia.config import AppArgs
+from novagenia.engine.adapters import LoraAdapters, LoraError
+from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
+from novagenia.engine.infotext import infotext, png_with_parameters
+from novagenia.engine.pipelines import LoadedPipeline
+from novagenia.engine.previews import LatentProjection, as_data_url
+from novagenia.engine.reporter import ProgressReporter
+from novagenia.jobs.protocol import ClaimRequest, Completion, PreviewReport, ProgressReport
+from novagenia.jobs.schemas import ImageInfo, Job
+from novagenia.monitoring import record_generation
+from novagenia.outputs import OutputStore
+
+logger = logging.getLogger("novagenia.diffusion")
+
+
+@dataclass
+class BatchOutcome:
+    """What `generate` left: pictures, or the error, and the jobs that must not finish."""
+
+    images: list[Any] | None
+    error: Exception | None
+    stopped: set[str]
+
+
+def describe_error(exc: Exception, limit: int = 300) -> str:
+    """An exception in words for a job's `error`: its message (first line, bounded), with
+    the class name only when the message says nothing."""
+    words = str(exc).strip().splitlines()
+    text = words[0] if words else ""
+    return text[:limit] if text else type(exc).__name__
+
+
+class JobRunner:
+    def __init__(
+        self,
+        args: AppArgs,
+        board,
+        worker: str,
+        device: str,
+        store: OutputStore,
+        loras: LoraAdapters,
+    ) -> None:
+        self.args = args
+        self.board = board
+        self.worker = worker
+        self.device = device
+        self.store = store
+        self.loras = loras
+
+    async def run_ticket(self, loaded: LoadedPipeline, ticket_id: str) -> int:
+        """The best queued job(s) of the loaded model, start to finish; returns how many
+        jobs it ran (0 when none was left)."""
+        jobs = await self.claim(loaded.model_id, ticket_id)
+        if not jobs:
+            return 0
+        plan = BatchPlan.from_jobs(jobs)
+        pipeline = loaded.acquire()
+        try:
+            try:
+                await self.activate_loras(pipeline, loaded.model_id, jobs)
+            except Exception as exc:
+                outcome = BatchOutcome(images=None, error=exc, stopped=set())
+            else:
+                outcome = await self.generate(loaded, pipeline, jobs, plan)
+        finally:
+            loaded.release()
+        if outcome.error is not None:
+            await self.fail(jobs, outcome.error)
+            return len(jobs)
+        for owner, job in enumerate(jobs):
+            if outcome.images is None or job.id in outcome.stopped:
+                await self.complete(job, "cancelled")
+                continue
+            infos = await asyncio.to_thread(self.store_images, job, plan, outcome.images, owner)
+            await self.complete(job, "succeeded", images=infos)
+        return len(jobs)
+
+    async def fail_ticket(self, model_id: str, ticket_id: str, error: str) -> int:
+        """The model cannot be loaded: the ticket's best job fails with `error`."""
+        jobs = await self.claim(model_id, ticket_id, max_jobs=1)
+        for job in jobs:
+            await self.complete(job, "failed", error=error)
+        return len(jobs)
+
+    # ------------------------------------------------------------------ the steps
+
+    async def claim(self, model_id: str, ticket_id: str, max_jobs: int | None = None) -> list[Job]:
+        request = ClaimRequest(
+            model=model_id,
+            worker=self.worker,
+            ticket_id=ticket_id,
+            max_jobs=max_jobs or self.args.max_batch_jobs,
+            max_images=self.args.max_batch_images,
+        )
+        return await self.board.claim.remote(request)
+
+    async def activate_loras(self, pipeline, model_id: str, jobs: list[Job]) -> None:
+        """The jobs of one batch share their LoRA set (see `jobs.board.batch_signature`)."""
+        await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
+
+    async def generate(
+        self, loaded: LoadedPipeline, pipeline, jobs: list[Job], plan: BatchPlan
+    ) -> BatchOutcome:
+        """Runs the pipeline in a thread, reporting each step; heartbeats keep the jobs'
+        leases while it runs, and a step finds out when every job must stop."""
+        loop = asyncio.get_running_loop()
+        reporter = ProgressReporter(self.board, self.worker, loop)
+        heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
+        on_step = self._step_callback(reporter, jobs, plan, loaded.previews)
+        images, error = None, None
+        started = time.perf_counter()
+        try:
+            images = await asyncio.to_thread(
+                generate, pipeline, plan, on_step, loaded.scheduler_config
+            )
+        except GenerationStopped:
+            pass
+        except Exception as exc:
+            error = exc
+        finally:
+            heartbeat.cancel()
+        if images is not None:
+            seconds = time.perf_counter() - started
+            record_generation(
+                plan.request.model, self.device, plan.request.steps, seconds, len(images)
+            )
+        await reporter.close()
+        return BatchOutcome(images=images, error=error, stopped=reporter.stop)
+
+    def store_images(
+        self, job: Job, plan: BatchPlan, images: list[Any], owner: int
+    ) -> list[ImageInfo]:
+        """Writes the job's pictures as PNGs with their parameters embedded."""
+        infos = []
+        mine = [(images[i], plan.seeds[i]) for i, o in enumerate(plan.owners) if o == owner]
+        for index, (image, seed) in enumerate(mine):
+            text = infotext(job.request, seed, image.width, image.height)
+            self.store.write(job.id, index, png_with_parameters(image, text))
+            infos.append(
+                ImageInfo(
+                    index=index,
+                    url=OutputStore.url(job.id, index),
+                    seed=seed,
+                    width=image.width,
+                    height=image.height,
+                )
+            )
+        return infos
+
+    async def complete(self, job: Job, outcome: str, **details: Any) -> None:
+        await self.board.complete.remote(
+            Completion(job_id=job.id, worker=self.worker, outcome=outcome, **details)
+        )
+
+    async def fail(self, jobs: list[Job], exc: Exception) -> None:
+        logger.error("generation failed for %s", [job.id for job in jobs], exc_info=exc)
+        if isinstance(exc, torch.OutOfMemoryError):
+            message = "out of GPU memory: try a smaller size or batch"
+            torch.cuda.empty_cache()
+        elif isinstance(exc, LoraError):
+            message = str(exc)
+        else:
+            message = f"generation failed: {describe_error(exc)}"
+        for job in jobs:
+            await self.complete(job, "failed", error=message)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _step_callback(
+        self,
+        reporter: ProgressReporter,
+        jobs: list[Job],
+        plan: BatchPlan,
+        previews: LatentProjection | None,
+    ):
+        started = time.perf_counter()
+        total = plan.request.steps
+        every = self.args.preview_every_steps
+
+        def on_step(step: int, latents: torch.Tensor) -> None:
+            if all(job.id in reporter.stop for job in jobs):
+                raise GenerationStopped()
+            elapsed = time.perf_counter() - started
+            want_preview = previews and every and step % every == 0 and step < total
+            for owner, job in enumerate(jobs):
+                reporter.post(
+                    ProgressReport(
+                        job_id=job.id,
+                        ts=time.time(),
+                        step=step,
+                        total_steps=total,
+                        elapsed_s=round(elapsed, 3),
+                        eta_s=round(elapsed / step * (total - step), 3),
+                    )
+                )
+                if want_preview:
+                    image = previews.preview(latents[plan.owners.index(owner)])
+                    if image is not None:
+                        reporter.post(
+                            PreviewReport(job_id=job.id, step=step, image=as_data_url(image))
+                        )
+
+        return on_step
+
+    async def _heartbeat(self, reporter: ProgressReporter, job_ids: list[str]) -> None:
+        while True:
+            await asyncio.sleep(self.args.lease_timeout_s / 4)
+            try:
+                await reporter.heartbeat(job_ids)
+            except Exception:
+                logger.exception("heartbeat failed")
