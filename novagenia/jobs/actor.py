@@ -1,6 +1,6 @@
 """The JobBoard as one named, async, restartable Ray actor, plus ticket dispatch.
 
-Tickets (DESIGN.md): for every queued job, one request "run the best job you can for
+Tickets (docs/architecture.md): for every queued job, one request "run the best job you can for
 model M" goes to the Diffusion deployment with `multiplexed_model_id=M`. The board sends
 them itself, so it always knows how many are outstanding: whatever dies (a replica, an
 ingress, the board), a queued job without a pending ticket gets a new one here.

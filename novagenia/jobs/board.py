@@ -1,4 +1,4 @@
-"""JobBoard: the single source of truth for jobs (DESIGN.md).
+"""JobBoard: the single source of truth for jobs (docs/architecture.md).
 
 This module is the board's logic, free of Ray so it can be unit tested directly;
 `jobs/actor.py` hosts it in one named async Ray actor and adds ticket dispatch.

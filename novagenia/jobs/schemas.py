@@ -1,6 +1,6 @@
 """The job model shared by the API, the JobBoard and the Diffusion replicas.
 
-These pydantic models *are* the public contract of `/api/v1/jobs` (see DESIGN.md): the
+These pydantic models *are* the public contract of `/api/v1/jobs` (see docs/architecture.md): the
 board stores and returns them, the ingress serialises them unchanged.
 """
 
