@@ -148,6 +148,12 @@ class JobBoardActor:
         self._dispatch_tickets(job.model)
         return job
 
+    async def begin_model_removal(self, model: str) -> None:
+        self.board.begin_model_removal(model)
+
+    async def end_model_removal(self, model: str) -> None:
+        self.board.end_model_removal(model)
+
     async def cancel(self, job_id: str) -> Job:
         return self.board.cancel(job_id)
 

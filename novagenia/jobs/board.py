@@ -82,6 +82,7 @@ class JobBoard:
         self._keys: dict[str, QueueKey] = {}
         self._turns: dict[tuple[str, int], _Turns] = defaultdict(_Turns)
         self._leases: dict[str, float] = {}
+        self._removing: set[str] = set()  # models being deleted: no new jobs for them
         self._reload()
 
     # ----------------------------------------------------------------- reads
@@ -171,7 +172,10 @@ class JobBoard:
             return self.get(job_id)
         if self.queued_count() >= self.max_queue_length:
             raise QueueFull(f"the queue is full ({self.max_queue_length} jobs)")
-        assert request.model is not None
+        if request.model is None:
+            raise ValueError("a job's request names its model (see submission.resolve_request)")
+        if request.model in self._removing:
+            raise JobStateConflict(f"model {request.model} is being deleted")
         job = Job(
             id=job_id,
             status=JobStatus.queued,
@@ -187,6 +191,21 @@ class JobBoard:
         job = self._with_position(job)
         self._emit_state(job)
         return job
+
+    def begin_model_removal(self, model: str) -> None:
+        """Reserves a model for deletion: refused (JobStateConflict) while jobs for it are
+        queued or running, and from now on no job for it is accepted. Check and reserve
+        are one step here, so no job slips in between (the board is the one writer)."""
+        queued = len(self._queues.get(model, ()))
+        running = sum(1 for job in self.running() if job.model == model)
+        if queued or running:
+            raise JobStateConflict(
+                f"{model} has {queued} queued and {running} running jobs; cancel them or wait"
+            )
+        self._removing.add(model)
+
+    def end_model_removal(self, model: str) -> None:
+        self._removing.discard(model)
 
     def cancel(self, job_id: str) -> Job:
         job = self._active_job(job_id)

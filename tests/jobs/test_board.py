@@ -124,6 +124,18 @@ def test_a_stored_row_that_no_longer_validates_is_quarantined(tmp_path, caplog):
     JobBoard(JobStore(path))  # and again: the row stays quarantined
 
 
+def test_a_model_being_deleted_takes_no_jobs_and_is_refused_while_used(board):
+    board.submit("a", request(model="x"), None)
+    with pytest.raises(JobStateConflict, match="1 queued and 0 running"):
+        board.begin_model_removal("x")
+    board.cancel("a")
+    board.begin_model_removal("x")
+    with pytest.raises(JobStateConflict, match="being deleted"):
+        board.submit("b", request(model="x"), None)
+    board.end_model_removal("x")
+    assert board.submit("b", request(model="x"), None).status is JobStatus.queued
+
+
 def test_submit_is_idempotent_and_bounded(tmp_path):
     board = JobBoard(JobStore(tmp_path / "db"), max_queue_length=2)
     first = board.submit("a", request(), None)

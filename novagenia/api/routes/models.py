@@ -57,16 +57,11 @@ async def delete_model(model_id: str, context: Context, caller: Caller) -> Respo
         )
     if model_id == context.registry.default_model:
         raise HTTPException(status.HTTP_409_CONFLICT, f"{model_id} is the default model")
-    summary = await context.board.queue_summary.remote()
-    counts = summary["models"].get(model_id, {})
-    if counts.get("queued") or counts.get("running"):
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"{model_id} has {counts.get('queued', 0)} queued and {counts.get('running', 0)} "
-            "running jobs; cancel them or wait",
-        )
+    await context.board.begin_model_removal.remote(model_id)  # 409 while jobs use it
     try:
         await asyncio.to_thread(context.registry.delete, model_id)
     except ModelNotDeletable as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    finally:
+        await context.board.end_model_removal.remote(model_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
