@@ -16,7 +16,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from novagenia import __version__
-from novagenia.api.compat import a1111, openai_images
+from novagenia.api.compat import a1111, a1111_catalog, openai_images
 from novagenia.api.deps import AppContext, require_read_access
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.fanout import EventFanout
@@ -63,7 +63,8 @@ def create_api(context: AppContext) -> FastAPI:
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
-    app.include_router(a1111.router)  # compat routes at the root, before the web app
+    app.include_router(a1111_catalog.router)  # compat routes at the root, before the web app
+    app.include_router(a1111.router)  # last of them: its catch-all answers unknown routes
     app.include_router(openai_images.router)
     mount_web_app(app, context.args.web_dist)
     app.openapi = lambda: openapi_with_events(app)
