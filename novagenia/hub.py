@@ -44,8 +44,9 @@ from huggingface_hub.errors import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from novagenia.config import AppArgs
+from novagenia.detached import detached_actor
 from novagenia.embedded import EMBEDDED_NAMESPACE
-from novagenia.jobs.actor import NAMESPACE, get_board
+from novagenia.jobs.actor import get_board
 from novagenia.paths import safe_join
 
 logger = logging.getLogger("novagenia.hub")
@@ -664,20 +665,12 @@ class HubDownloader:
 def get_downloader(args: AppArgs) -> ray.actor.ActorHandle:
     """Created on first use, pinned to the head node like the board. A restart loses
     the list of downloads, not their files: POST the repo again to resume."""
-    return (
-        ray.remote(HubDownloader)
-        .options(
-            name=args.downloader_name,
-            namespace=NAMESPACE,
-            get_if_exists=True,
-            lifetime="detached",
-            max_restarts=-1,
-            max_concurrency=1000,
-            num_cpus=0,
-            resources={"node:__internal_head__": 0.001},
-            # Plain HTTP transfers (not Xet), whose byte loop reports progress,
-            # stops on cancel and resumes with Range requests.
-            runtime_env={"env_vars": {"HF_HUB_DISABLE_XET": "1"}},
-        )
-        .remote(args.model_dump(mode="json"))
+    return detached_actor(
+        HubDownloader,
+        args.downloader_name,
+        args.model_dump(mode="json"),
+        max_concurrency=1000,
+        # Plain HTTP transfers (not Xet), whose byte loop reports progress,
+        # stops on cancel and resumes with Range requests.
+        runtime_env={"env_vars": {"HF_HUB_DISABLE_XET": "1"}},
     )
