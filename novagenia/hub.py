@@ -48,6 +48,7 @@ from novagenia.detached import detached_actor
 from novagenia.embedded import EMBEDDED_NAMESPACE
 from novagenia.jobs.actor import get_board
 from novagenia.paths import safe_join
+from novagenia.safetensors_header import PICKLE_SUFFIXES
 
 logger = logging.getLogger("novagenia.hub")
 
@@ -78,7 +79,6 @@ TEXT_TO_IMAGE_PIPELINES = frozenset(
         "ZImagePipeline",
     }
 )
-PICKLED_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
 COMPONENT_FILE_SUFFIXES = (".json", ".txt", ".model", ".safetensors")
 SEARCH_FIELDS = [
     "downloads",
@@ -392,7 +392,7 @@ def select_files(
     pickled_only = []
     for component, names in sorted(by_component.items()):
         weights = [n for n in names if n.endswith(".safetensors")]
-        if not weights and any(n.endswith(PICKLED_SUFFIXES) for n in names):
+        if not weights and any(n.endswith(PICKLE_SUFFIXES) for n in names):
             pickled_only.append(component)
             continue
         wanted = [n for n in weights if _is_variant(n, variant)]

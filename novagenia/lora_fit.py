@@ -9,8 +9,8 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from novagenia.loras import InvalidLora, read_header
 from novagenia.models import ModelInfo
+from novagenia.safetensors_header import InvalidSafetensors, read_header
 
 logger = logging.getLogger("novagenia.loras")
 
@@ -44,7 +44,7 @@ def lora_layers(path: Path) -> Layers | None:
 def _lora_layers(path: str, mtime_ns: int, size: int) -> Layers | None:
     try:
         tensors = read_header(Path(path)).tensors
-    except (InvalidLora, OSError):
+    except (InvalidSafetensors, OSError):
         return None
     inputs: dict[str, int] = {}
     outputs: dict[str, int] = {}
@@ -82,7 +82,7 @@ def _model_layers(path: str, mtime_ns: int) -> Layers | None:
         for weights in sorted((Path(path) / component).glob("*.safetensors")):
             try:
                 tensors = read_header(weights).tensors
-            except (InvalidLora, OSError):
+            except (InvalidSafetensors, OSError):
                 logger.warning("could not read %s", weights)
                 return None
             for key, entry in tensors.items():

@@ -22,42 +22,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from novagenia.jobs.schemas import LORA_TAG, LoraRef
 from novagenia.paths import UnsafeName, check_segment
+from novagenia.safetensors_header import (
+    InvalidSafetensors,
+    PickledWeights,
+    SafetensorsHeader,
+    TensorEntry,
+    read_header,
+)
 
 logger = logging.getLogger("novagenia.loras")
 
 SUFFIX = ".safetensors"
-MAX_HEADER_BYTES = 32 * 1024 * 1024  # kohya tag-frequency tables make headers of a few MB
 STAGING_DIR = ".staging"  # uploads land here first: same filesystem, so the rename is atomic
 SUGGESTED_TRIGGER_WORDS = 8
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 PICKLE_REFUSED = (
     "pickle checkpoints (.ckpt, .pt, .pth, .bin) can run code when loaded and are not "
     "accepted; convert the LoRA to .safetensors"
 )
 
-DTYPE_BYTES = {
-    "BOOL": 1,
-    "U8": 1,
-    "I8": 1,
-    "F8_E4M3": 1,
-    "F8_E5M2": 1,
-    "I16": 2,
-    "U16": 2,
-    "F16": 2,
-    "BF16": 2,
-    "I32": 4,
-    "U32": 4,
-    "F32": 4,
-    "I64": 8,
-    "U64": 8,
-    "F64": 8,
-}
 KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_", "lora_transformer_")
 KOHYA_PARTS = (".lora_down.", ".lora_up.")
 DIFFUSERS_PARTS = (".lora_A.", ".lora_B.", ".lora.down.", ".lora.up.", ".lora_linear_layer.")
@@ -140,21 +128,6 @@ class Lora(BaseModel):
 
 
 @dataclass(frozen=True)
-class TensorEntry:
-    dtype: str
-    shape: tuple[int, ...]
-    begin: int  # offsets into the data section, which starts after the header
-    end: int
-
-
-@dataclass(frozen=True)
-class SafetensorsHeader:
-    tensors: dict[str, TensorEntry]
-    metadata: dict[str, str]
-    data_start: int
-
-
-@dataclass(frozen=True)
 class HeaderFacts:
     """What a LoRA file says about itself (from its header only)."""
 
@@ -168,67 +141,14 @@ class HeaderFacts:
     description: str | None
 
 
-def read_header(path: Path) -> SafetensorsHeader:
-    """Parses and checks a safetensors header: sane length, JSON object, every tensor's
-    dtype, shape and offsets consistent with each other and with the file size."""
-    size = path.stat().st_size
-    with path.open("rb") as file:
-        head = file.read(8)
-        if head[:4] == b"PK\x03\x04" or head[:1] == b"\x80":
-            raise InvalidLora(PICKLE_REFUSED)
-        if len(head) < 8:
-            raise InvalidLora("not a safetensors file: too short")
-        (length,) = struct.unpack("<Q", head)
-        if length < 2 or length > MAX_HEADER_BYTES or length > size - 8:
-            raise InvalidLora("not a safetensors file")
-        raw = file.read(length)
+def read_lora_header(path: Path) -> SafetensorsHeader:
+    """`read_header`, with what it refuses told to the uploader as `InvalidLora`."""
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidLora("not a safetensors file: the header is not JSON") from None
-    if not isinstance(header, dict):
-        raise InvalidLora("not a safetensors file: the header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    if not isinstance(metadata, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
-        raise InvalidLora("safetensors __metadata__ must map strings to strings")
-    tensors = {name: _tensor_entry(name, spec) for name, spec in header.items()}
-    _check_layout(tensors, size - 8 - length)
-    return SafetensorsHeader(tensors, metadata, 8 + length)
-
-
-def _tensor_entry(name: str, spec: Any) -> TensorEntry:
-    try:
-        dtype, shape, (begin, end) = spec["dtype"], spec["shape"], spec["data_offsets"]
-        if not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise TypeError
-        if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end):
-            raise TypeError
-    except (KeyError, TypeError, ValueError):
-        raise InvalidLora(f"tensor {name!r}: malformed entry in the header") from None
-    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
-        raise InvalidLora(f"tensor {name!r}: unknown dtype {dtype!r}")
-    numel = 1
-    for dim in shape:
-        numel *= dim
-    if end - begin != numel * DTYPE_BYTES[dtype]:
-        raise InvalidLora(f"tensor {name!r}: its offsets do not match its dtype and shape")
-    return TensorEntry(dtype, tuple(shape), begin, end)
-
-
-def _check_layout(tensors: dict[str, TensorEntry], data_bytes: int) -> None:
-    """Tensors must tile the data section exactly, as the safetensors format requires."""
-    position = 0
-    for entry in sorted(tensors.values(), key=lambda e: (e.begin, e.end)):
-        if entry.begin != position:
-            raise InvalidLora("tensor offsets overlap or leave gaps")
-        position = entry.end
-    if position != data_bytes:
-        raise InvalidLora(
-            f"the file holds {data_bytes} bytes of tensor data but its header describes {position}"
-            " (truncated or padded file)"
-        )
+        return read_header(path)
+    except PickledWeights:
+        raise InvalidLora(PICKLE_REFUSED) from None
+    except InvalidSafetensors as exc:
+        raise InvalidLora(str(exc)) from None
 
 
 def lora_format(keys: list[str]) -> LoraFormat | None:
@@ -494,7 +414,7 @@ class LoraLibrary:
 
     def _load(self, name: str, size: int, preview: os.stat_result | None) -> Lora:
         path = self.weights_path(name)
-        facts = describe(path, read_header(path))
+        facts = describe(path, read_lora_header(path))
         card = self._read_card(name)
         return Lora(
             name=name,
@@ -571,7 +491,7 @@ class LoraLibrary:
         """Validates a staged upload (header only) and moves it into the library
         atomically; raises InvalidLora, LoraExists or UnsafeName."""
         target = self.weights_path(name)
-        describe(staged, read_header(staged))
+        describe(staged, read_lora_header(staged))
         if overwrite:
             os.replace(staged, target)
         else:

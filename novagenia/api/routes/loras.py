@@ -22,7 +22,6 @@ from novagenia.config import AppArgs
 from novagenia.lora_fit import fitting_models
 from novagenia.loras import (
     PICKLE_REFUSED,
-    PICKLE_SUFFIXES,
     SUFFIX,
     InvalidLora,
     Lora,
@@ -32,6 +31,7 @@ from novagenia.loras import (
     LoraUpdate,
 )
 from novagenia.paths import UnsafeName, check_segment
+from novagenia.safetensors_header import PICKLE_SUFFIXES
 
 router = APIRouter(prefix="/loras", tags=["loras"])
 
