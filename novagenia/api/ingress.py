@@ -24,7 +24,7 @@ from novagenia.config import AppArgs
 from novagenia.hub import get_downloader
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 

@@ -26,7 +26,7 @@ from novagenia.engine.previews import LatentProjection, as_data_url
 from novagenia.jobs.actor import get_board
 from novagenia.jobs.schemas import ImageInfo, Job
 from novagenia.logs import configure_logging
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.monitoring import record_generation
 from novagenia.outputs import OutputStore

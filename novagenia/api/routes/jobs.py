@@ -13,8 +13,9 @@ from novagenia.api.schemas import JobPage, QueueSummary
 from novagenia.config import AppArgs
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus, PriorityChange
-from novagenia.lora_fit import fits
-from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
+from novagenia.loras.fit import fits
+from novagenia.loras.library import LoraLibrary
+from novagenia.loras.prompt import LoraSetError, resolve_lora_set
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
 

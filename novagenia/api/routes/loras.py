@@ -19,11 +19,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from novagenia.api.deps import AppContext, Caller, Context
 from novagenia.config import AppArgs
-from novagenia.lora_fit import fitting_models
-from novagenia.loras import (
-    PICKLE_REFUSED,
+from novagenia.loras.describe import PICKLE_REFUSED, InvalidLora
+from novagenia.loras.fit import fitting_models
+from novagenia.loras.library import (
     SUFFIX,
-    InvalidLora,
     Lora,
     LoraExists,
     LoraLibrary,
