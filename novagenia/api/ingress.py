@@ -21,7 +21,7 @@ from novagenia.api.events import EventHub
 from novagenia.api.limits import BodySizeLimit
 from novagenia.api.routes import cluster, events, hub, images, jobs, loras, models, system
 from novagenia.config import AppArgs
-from novagenia.hub import get_downloader
+from novagenia.hub.downloader import get_downloader
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
 from novagenia.loras.library import LoraLibrary
