@@ -39,8 +39,8 @@ test-web:
 	cd web && RAY_AUTH_MODE=disabled npm run e2e
 
 lint: install
-	$(VENV)/bin/ruff check novagenia tests bench
-	$(VENV)/bin/ruff format --check novagenia tests bench
+	$(VENV)/bin/ruff check novagenia tests bench training
+	$(VENV)/bin/ruff format --check novagenia tests bench training
 
 bench: install
 	$(PY) -m bench.overhead

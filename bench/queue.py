@@ -16,7 +16,7 @@ import httpx
 import ray
 
 from bench.common import job_request, percentile
-from novagenia.jobs.actor import NAMESPACE
+from novagenia.detached import NAMESPACE
 from tests.served import served_app
 
 

@@ -13,8 +13,8 @@ from ray.serve.config import RequestRouterConfig
 
 from novagenia.api.ingress import Ingress
 from novagenia.config import AppArgs
+from novagenia.detached import NAMESPACE
 from novagenia.engine.deployment import Diffusion
-from novagenia.jobs.actor import NAMESPACE
 
 logger = logging.getLogger("novagenia")
 

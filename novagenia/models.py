@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from novagenia.embedded import EMBEDDED_DIR, EMBEDDED_NAMESPACE, TINY_RANDOM, TINY_SHAPES
 from novagenia.engine.samplers import samplers_for
 from novagenia.paths import UnsafeName, safe_join
+from novagenia.safetensors_header import InvalidSafetensors, read_header
 
 
 class ModelNotFound(LookupError):
@@ -175,12 +175,7 @@ SD_KEY = "model.diffusion_model."
 
 def checkpoint_keys(path: Path) -> list[str]:
     """The tensor names of a safetensors file, read from its header only."""
-    with path.open("rb") as file:
-        (length,) = struct.unpack("<Q", file.read(8))
-        if length > 100_000_000:
-            raise ValueError(f"{path.name}: implausible safetensors header")
-        header = json.loads(file.read(length))
-    return [key for key in header if key != "__metadata__"]
+    return list(read_header(path).tensors)
 
 
 def checkpoint_family(keys: list[str]) -> tuple[str | None, int]:
@@ -196,7 +191,7 @@ def checkpoint_family(keys: list[str]) -> tuple[str | None, int]:
 def _describe_checkpoint(model_id: str, path: Path) -> ModelInfo:
     try:
         pipeline_class, native = checkpoint_family(checkpoint_keys(path))
-    except (OSError, ValueError, struct.error):
+    except (OSError, InvalidSafetensors):
         pipeline_class, native = None, 512
     return ModelInfo(model_id, path, "local", pipeline_class, native)
 

@@ -11,8 +11,9 @@ from typing import Any
 from novagenia.config import AppArgs
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest
-from novagenia.lora_fit import fits
-from novagenia.loras import LoraLibrary, LoraSetError, resolve_lora_set
+from novagenia.loras.fit import fits
+from novagenia.loras.library import LoraLibrary
+from novagenia.loras.prompt import LoraSetError, resolve_lora_set
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
 

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from novagenia.api.fanout import EventFanout
 from novagenia.config import AppArgs
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 

@@ -24,10 +24,10 @@ from novagenia.api.limits import BodySizeLimit
 from novagenia.api.routes import cluster, hub, images, jobs, loras, models, system, websocket
 from novagenia.api.schemas import StreamEvent
 from novagenia.config import AppArgs
-from novagenia.hub import get_downloader
+from novagenia.hub.downloader import get_downloader
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 

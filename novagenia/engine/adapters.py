@@ -23,7 +23,8 @@ from diffusers import DiffusionPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 
 from novagenia.jobs.schemas import LoraRef
-from novagenia.loras import LoraLibrary, LoraNotFound, read_header
+from novagenia.loras.library import LoraLibrary, LoraNotFound
+from novagenia.safetensors_header import read_header
 
 logger = logging.getLogger("novagenia.engine")
 

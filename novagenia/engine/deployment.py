@@ -18,7 +18,7 @@ from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
 from novagenia.engine.runner import JobRunner, describe_error
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
 

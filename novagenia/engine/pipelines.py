@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,11 +13,11 @@ import torch
 from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
 from diffusers.loaders.single_file_utils import fetch_diffusers_config
 from huggingface_hub import constants
-from safetensors import safe_open
 
 from novagenia.engine.device import DevicePlan
 from novagenia.engine.previews import LatentProjection, fit_latent_projection
 from novagenia.models import checkpoint_family, checkpoint_keys
+from novagenia.safetensors_header import read_header
 
 logger = logging.getLogger("novagenia.engine")
 
@@ -111,24 +110,13 @@ def compile_and_warm(pipeline: DiffusionPipeline) -> None:
     logger.info("compiled the UNet and warmed up in %.1f s", time.perf_counter() - started)
 
 
-class _CheckpointShapes(Mapping):
+def _checkpoint_shapes(path: Path) -> dict[str, SimpleNamespace]:
     """A safetensors file seen as {name: object with `.shape`}, read from its header:
     enough for diffusers to tell the checkpoint's family without loading a tensor."""
-
-    def __init__(self, handle) -> None:
-        self._handle = handle
-        self._keys = list(handle.keys())
-
-    def __getitem__(self, key: str) -> SimpleNamespace:
-        if key not in self._keys:
-            raise KeyError(key)
-        return SimpleNamespace(shape=tuple(self._handle.get_slice(key).get_shape()))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
+    return {
+        name: SimpleNamespace(shape=entry.shape)
+        for name, entry in read_header(path).tensors.items()
+    }
 
 
 def single_file_config(path: Path, models_dir: Path | None) -> tuple[str, bool]:
@@ -137,8 +125,7 @@ def single_file_config(path: Path, models_dir: Path | None) -> tuple[str, bool]:
     stable-diffusion-v1-5`, fully offline), else that repo id, whose configs (a few KB,
     no weights) diffusers takes from the Hugging Face cache or, when online, the Hub.
     Returns (config, local_files_only)."""
-    with safe_open(str(path), framework="pt") as handle:
-        repo = fetch_diffusers_config(_CheckpointShapes(handle))["pretrained_model_name_or_path"]
+    repo = fetch_diffusers_config(_checkpoint_shapes(path))["pretrained_model_name_or_path"]
     if models_dir is not None and (models_dir / repo / "model_index.json").is_file():
         return str(models_dir / repo), True
     return repo, constants.is_offline_mode()

@@ -21,6 +21,7 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from novagenia.config import AppArgs
+from novagenia.detached import detached_actor
 from novagenia.jobs.board import JobBoard
 from novagenia.jobs.event_log import Event
 from novagenia.jobs.protocol import ClaimRequest, Completion, WorkerReport
@@ -31,7 +32,6 @@ from novagenia.monitoring import BoardMetrics
 
 logger = logging.getLogger("novagenia.board")
 
-NAMESPACE = "novagenia"
 DIFFUSION_DEPLOYMENT = "Diffusion"
 HOUSEKEEPING_INTERVAL_S = 1.0
 LOADED_TTL_S = 90.0  # replicas report their loaded models every 30 s
@@ -247,16 +247,10 @@ def get_board(args: AppArgs) -> ray.actor.ActorHandle:
     """The app's board: created on first use, pinned to the head node (its SQLite file
     lives there), restarted by Ray when it dies; callers' calls are retried meanwhile.
     Callers await `board.ready.remote()` before relying on it."""
-    actor_cls = ray.remote(JobBoardActor)
-    board = actor_cls.options(
-        name=args.board_name,
-        namespace=NAMESPACE,
-        get_if_exists=True,
-        lifetime="detached",
-        max_restarts=-1,
+    return detached_actor(
+        JobBoardActor,
+        args.board_name,
+        args.model_dump(mode="json"),
         max_task_retries=-1,
         max_concurrency=10_000,
-        num_cpus=0,
-        resources={"node:__internal_head__": 0.001},
-    ).remote(args.model_dump(mode="json"))
-    return board
+    )

@@ -77,7 +77,7 @@ def test_judge_nearest_palette_colour_and_soft_images():
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from novagenia.embedded.train import build_tokenizer
+    from training.train_tiny_shapes import build_tokenizer
 
     return build_tokenizer()
 

@@ -15,24 +15,19 @@ import pytest
 from huggingface_hub import constants
 
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
-from novagenia.hub import (
-    ACTIVE,
-    DownloadRequest,
-    DownloadStatus,
+from novagenia.hub.downloader import HubDownloads, failure_message
+from novagenia.hub.errors import (
     HubAuthRequired,
     HubConflict,
     HubDiskFull,
-    HubDownloads,
     HubRefused,
     HubRepoNotFound,
-    HubSettings,
     HubUnavailable,
-    failure_message,
-    partial_dir,
-    plan_download,
-    search_models,
-    search_within,
 )
+from novagenia.hub.plan import partial_dir, plan_download
+from novagenia.hub.protocol import ACTIVE, DownloadRequest, DownloadStatus
+from novagenia.hub.search import search_models, search_within
+from novagenia.hub.settings import HubSettings
 from novagenia.models import ModelRegistry
 from tests.hub_server import TOKEN, HubRepo, local_hub
 

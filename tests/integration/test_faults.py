@@ -9,8 +9,8 @@ import time
 import pytest
 import ray
 
+from novagenia.detached import NAMESPACE
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
-from novagenia.jobs.actor import NAMESPACE
 from tests.served import served_app
 
 pytestmark = pytest.mark.serve

@@ -13,7 +13,7 @@ import pytest
 import ray
 import websockets
 
-from novagenia.jobs.actor import NAMESPACE
+from novagenia.detached import NAMESPACE
 from tests.served import TINY, served_app
 
 pytestmark = pytest.mark.serve

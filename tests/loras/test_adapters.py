@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
 from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.jobs.schemas import LoraRef
-from novagenia.loras import LoraLibrary
+from novagenia.loras.library import LoraLibrary
 from tests.lora_files import lora_layers, write_lora
 
 MODEL = "novagenia/tiny-random"

@@ -18,7 +18,7 @@ from novagenia.loras import (
     LoraNotFound,
     LoraSetError,
     LoraUpdate,
-    read_header,
+    read_lora_header,
     resolve_lora_set,
 )
 
@@ -207,7 +207,7 @@ def test_truncated_real_file_is_rejected(tmp_path, lora_files):
     path = tmp_path / "cut.safetensors"
     path.write_bytes(data[: len(data) - 100])
     with pytest.raises(InvalidLora, match="truncated"):
-        read_header(path)
+        read_lora_header(path)
 
 
 def test_lora_tags_move_from_prompt_to_the_set(library):

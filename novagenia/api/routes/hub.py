@@ -8,17 +8,10 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, HTTPException, Query, status
 
 from novagenia.api.deps import Caller, Context
-from novagenia.hub import (
-    SEARCH_TIMEOUT_S,
-    Download,
-    DownloadList,
-    DownloadRequest,
-    HubError,
-    HubSearch,
-    HubSettings,
-    HubSort,
-    search_within,
-)
+from novagenia.hub.errors import HubError
+from novagenia.hub.protocol import Download, DownloadList, DownloadRequest, HubSearch, HubSort
+from novagenia.hub.search import SEARCH_TIMEOUT_S, search_within
+from novagenia.hub.settings import HubSettings
 
 router = APIRouter(prefix="/hub", tags=["hub"])
 

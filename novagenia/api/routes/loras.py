@@ -19,12 +19,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from novagenia.api.deps import AppContext, Caller, Context
 from novagenia.config import AppArgs
-from novagenia.lora_fit import fitting_models
-from novagenia.loras import (
-    PICKLE_REFUSED,
-    PICKLE_SUFFIXES,
+from novagenia.loras.describe import PICKLE_REFUSED, InvalidLora
+from novagenia.loras.fit import fitting_models
+from novagenia.loras.library import (
     SUFFIX,
-    InvalidLora,
     Lora,
     LoraExists,
     LoraLibrary,
@@ -32,6 +30,7 @@ from novagenia.loras import (
     LoraUpdate,
 )
 from novagenia.paths import UnsafeName, check_segment
+from novagenia.safetensors_header import PICKLE_SUFFIXES
 
 router = APIRouter(prefix="/loras", tags=["loras"])
 

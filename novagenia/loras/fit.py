@@ -9,8 +9,9 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from novagenia.loras import InvalidLora, read_header
+from novagenia.loras.describe import DOWN_PARTS, UP_PARTS
 from novagenia.models import ModelInfo
+from novagenia.safetensors_header import InvalidSafetensors, read_header
 
 logger = logging.getLogger("novagenia.loras")
 
@@ -26,8 +27,6 @@ KOHYA_COMPONENTS = {
 }
 # kohya names SDXL UNet layers the original (LDM) way, which only diffusers' converter maps
 LDM_UNET_PREFIXES = ("lora_unet_input_blocks", "lora_unet_middle_block", "lora_unet_output_blocks")
-DOWN_SUFFIXES = (".lora_down.weight", ".lora_A.weight", ".lora.down.weight")
-UP_SUFFIXES = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight")
 
 
 def flat(name: str) -> str:
@@ -44,14 +43,14 @@ def lora_layers(path: Path) -> Layers | None:
 def _lora_layers(path: str, mtime_ns: int, size: int) -> Layers | None:
     try:
         tensors = read_header(Path(path)).tensors
-    except (InvalidLora, OSError):
+    except (InvalidSafetensors, OSError):
         return None
     inputs: dict[str, int] = {}
     outputs: dict[str, int] = {}
     for key, entry in tensors.items():
         if key.startswith(LDM_UNET_PREFIXES) or len(entry.shape) < 2:
             continue
-        for suffixes, sizes, dim in ((DOWN_SUFFIXES, inputs, 1), (UP_SUFFIXES, outputs, 0)):
+        for suffixes, sizes, dim in ((DOWN_PARTS, inputs, 1), (UP_PARTS, outputs, 0)):
             suffix = next((s for s in suffixes if key.endswith(s)), None)
             if suffix is not None:
                 sizes[_layer_name(key.removesuffix(suffix))] = entry.shape[dim]
@@ -82,7 +81,7 @@ def _model_layers(path: str, mtime_ns: int) -> Layers | None:
         for weights in sorted((Path(path) / component).glob("*.safetensors")):
             try:
                 tensors = read_header(weights).tensors
-            except (InvalidLora, OSError):
+            except (InvalidSafetensors, OSError):
                 logger.warning("could not read %s", weights)
                 return None
             for key, entry in tensors.items():

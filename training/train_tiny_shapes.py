@@ -1,6 +1,6 @@
 """Train the embedded default model ``novagenia/tiny-shapes`` from scratch on CPU.
 
-    python -m novagenia.embedded.train --out DIR --seed 0 [--minutes N]
+    python -m training.train_tiny_shapes --out DIR --seed 0 [--minutes N]
 
 The model is the Stable Diffusion architecture at toy size -- ``AutoencoderKL`` (4x
 downsampling, 64x64x3 <-> 16x16x4), ``UNet2DConditionModel`` and ``CLIPTextModel`` with a
@@ -424,7 +424,7 @@ def write_card(out: Path, info: dict) -> None:
     )
     p = info["params"]
     training = "\n".join(
-        f"{i + 1}. `python -m novagenia.embedded.train --out DIR --seed {r['seed']} "
+        f"{i + 1}. `python -m training.train_tiny_shapes --out DIR --seed {r['seed']} "
         + ("--init DIR " if r["init"] else f"--vae-steps {r['vae_steps']} ")
         + f"--unet-steps {r['unet_steps']} --batch {r['batch']} --lr {r['lr']:g} "
         f"--warmup {r['warmup']}`: {r['unet_steps']} UNet steps, {(r['vae_seconds'] + r['unet_seconds']) / 60:.1f} min, "
