@@ -1,17 +1,10 @@
 import { expect, test } from "@playwright/test";
 
+import type { HubSearch, ModelList } from "../src/api/types";
 import { TINY, waitLive } from "./helpers";
 
-interface ModelJson {
-  id: string;
-  source: string;
-  default: boolean;
-  deletable: boolean;
-  samplers: string[];
-}
-
 test("Delete is offered only on models the server says it would delete", async ({ page, request }) => {
-  const { models } = (await (await request.get("/api/v1/models")).json()) as { models: ModelJson[] };
+  const { models } = (await (await request.get("/api/v1/models")).json()) as ModelList;
   const tiny = models.find((m) => m.id === TINY);
   expect(tiny, `${TINY} is installed`).toBeDefined();
   // the contract: every model says whether it can be deleted; embedded and default ones cannot
@@ -32,7 +25,7 @@ test("a Hub search the server cannot make is explained inline, quickly, until th
   const started = Date.now();
   const probe = await request.get("/api/v1/hub/search?q=sd-turbo&limit=3", { timeout: 60_000 });
   const probeSeconds = (Date.now() - started) / 1000;
-  test.skip(probe.ok() && !((await probe.json()) as { offline: boolean }).offline, "this server reaches the Hugging Face Hub");
+  test.skip(probe.ok() && !((await probe.json()) as HubSearch).offline, "this server reaches the Hugging Face Hub");
   // the contract: no Hub, a gateway status with words, and soon
   expect([502, 503, 504]).toContain(probe.status());
   const { detail } = (await probe.json()) as { detail: string };

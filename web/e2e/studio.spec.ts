@@ -1,11 +1,7 @@
 import { expect, test } from "@playwright/test";
 
+import type { AppConfig, ModelList, SamplerList } from "../src/api/types";
 import { drainQueue, TINY, waitLive } from "./helpers";
-
-interface SamplerJson {
-  name: string;
-  label: string;
-}
 
 declare global {
   interface Window {
@@ -38,7 +34,7 @@ test("generate from the Studio: the progress bar advances, a preview then the im
   });
 
   const samplerName = await page.getByLabel("Sampler").inputValue();
-  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as { samplers: SamplerJson[] };
+  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as SamplerList;
   const samplerLabel = samplers.find((x) => x.name === samplerName)!.label;
 
   // the keyboard shortcut is the Generate button
@@ -84,9 +80,9 @@ test("a request the server refuses is explained in a toast with the server's wor
 });
 
 test("the sampler list holds the samplers of the chosen model (GET /models' samplers), by label", async ({ page, request }) => {
-  const { models } = (await (await request.get("/api/v1/models")).json()) as { models: { id: string; samplers: string[] }[] };
-  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as { samplers: SamplerJson[] };
-  const { default_model } = (await (await request.get("/api/v1/config")).json()) as { default_model: string };
+  const { models } = (await (await request.get("/api/v1/models")).json()) as ModelList;
+  const { samplers } = (await (await request.get("/api/v1/samplers")).json()) as SamplerList;
+  const { default_model } = (await (await request.get("/api/v1/config")).json()) as AppConfig;
   expect(default_model).toBe(TINY);
   const tiny = models.find((m) => m.id === TINY)!;
   expect(Array.isArray(tiny.samplers), "GET /models gives each model's samplers").toBe(true);

@@ -8,15 +8,8 @@ import { API_KEY_STORAGE } from "./stores/auth";
 import { useJobs } from "./stores/jobs";
 import { useRoute } from "./stores/route";
 import { useServer } from "./stores/server";
-import { makeJob, makeLora, makeModel, mockApi, resetStores, SAMPLERS } from "./test/fixtures";
+import { makeConfig, makeJob, makeLora, makeModel, mockApi, resetStores, SAMPLERS } from "./test/fixtures";
 
-const config = (auth: boolean) => ({
-  version: "0.1.0",
-  default_model: "novagenia/tiny-random",
-  auth_required: auth,
-  max_batch_size: 8,
-  limits: { min_size: 64, max_size: 2048, max_steps: 150, max_batch_size: 8 },
-});
 
 const emptyQueue = { counts: { queued: 2, running: 1, succeeded: 0, failed: 0, cancelled: 0 }, models: {}, queued: [], running: [] };
 
@@ -24,7 +17,7 @@ function serverRoutes(auth: boolean, key = "secret") {
   const guarded = (body: unknown) => (call: { headers: Record<string, string> }) =>
     !auth || call.headers.Authorization === `Bearer ${key}` ? { body } : { status: 401, body: { detail: "missing or invalid API key" } };
   return {
-    "GET /config": { body: config(auth) },
+    "GET /config": { body: makeConfig({ auth_required: auth }) },
     "GET /models": guarded({ models: [] }),
     "GET /samplers": guarded({ samplers: [{ name: "euler_a", label: "Euler a" }] }),
     "GET /loras": guarded({ loras: [] }),

@@ -1,208 +1,72 @@
-// The public contract of /api/v1 as the app uses it (see DESIGN.md and
-// novagenia/jobs/schemas.py, the source of truth for jobs).
+// The contract of /api/v1 under the names the app uses: aliases onto schema.d.ts, which
+// `npm run api-types` generates from openapi.json, the server's own OpenAPI document.
+// Nothing here restates a server type; change the server and regenerate instead.
 
-export type JobStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+
+/**
+ * The body of a request: the generated types count a field with a default as always
+ * present, which holds for what the server sends, not for what it is sent. `Needed` are
+ * the fields the schema requires; the server fills in the rest.
+ */
+type RequestBody<T, Needed extends keyof T = never> = Partial<T> & Pick<T, Needed>;
+
+/**
+ * What the server sends. FastAPI answers with every field of a response model, but the
+ * schema leaves fields with a default factory (`images`, `loras`, `fits`, `loaded_on`…)
+ * and some with a null default (a GPU's `utilization`) out of `required`, so the generated
+ * types call them optional; they never are in an answer.
+ */
+type Sent<T> = T extends (infer Item)[]
+  ? Sent<Item>[]
+  : T extends object
+    ? { [K in keyof T]-?: Sent<T[K]> }
+    : T;
+
+export type JobStatus = Schemas["JobStatus"];
 
 export const FINISHED: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 
-export interface LoraRef {
-  name: string;
-  weight: number;
-}
+export type Job = Sent<Schemas["Job"]>;
+export type JobPage = Sent<Schemas["JobPage"]>;
+export type Progress = Sent<Schemas["Progress"]>;
+export type ImageInfo = Sent<Schemas["ImageInfo"]>;
+export type LoraRef = Schemas["LoraRef"];
+/** A job's request as the server resolved it (model, size and seed filled in). */
+export type GenerationRequest = Sent<Schemas["GenerationRequest"]>;
+/** The body of `POST /jobs`. */
+export type JobSubmission = RequestBody<GenerationRequest, "prompt">;
+/** The body of `PATCH /jobs/{id}`. */
+export type PriorityChange = RequestBody<Schemas["PriorityChange"]>;
+export type QueueState = Sent<Schemas["QueueSummary"]>;
 
-export interface GenerationRequest {
-  prompt: string;
-  negative_prompt: string;
-  model?: string | null;
-  width?: number | null;
-  height?: number | null;
-  steps: number;
-  guidance_scale: number;
-  seed?: number | null;
-  sampler: string;
-  batch_size: number;
-  loras: LoraRef[];
-  priority: number;
-  user?: string | null;
-}
+export type AppConfig = Sent<Schemas["ServerConfig"]>;
+export type ModelInfo = Sent<Schemas["ModelOut"]>;
+export type ModelList = Sent<Schemas["ModelList"]>;
+export type Sampler = Sent<Schemas["SamplerOut"]>;
+export type SamplerList = Sent<Schemas["SamplerList"]>;
 
-export interface Progress {
-  step: number;
-  total_steps: number;
-  elapsed_s: number;
-  eta_s: number | null;
-}
+export type Lora = Sent<Schemas["Lora"]>;
+export type LoraList = Sent<Schemas["LoraList"]>;
+export type LoraUpdate = Schemas["LoraUpdate"];
 
-export interface ImageInfo {
-  index: number;
-  url: string;
-  seed: number;
-  width: number;
-  height: number;
-}
+export type HubModel = Sent<Schemas["HubModel"]>;
+export type HubSearch = Sent<Schemas["HubSearch"]>;
+export type DownloadStatus = Schemas["DownloadStatus"];
+export type Download = Sent<Schemas["Download"]>;
+export type DownloadList = Sent<Schemas["DownloadList"]>;
+export type DownloadRequest = Schemas["DownloadRequest"];
 
-export interface Job {
-  id: string;
-  status: JobStatus;
-  request: GenerationRequest;
-  model: string;
-  priority: number;
-  user: string | null;
-  position: number | null;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  progress: Progress | null;
-  images: ImageInfo[];
-  error: string | null;
-  attempts: number;
-  cancel_requested: boolean;
-  worker: string | null;
-}
+export type ClusterState = Sent<Schemas["ClusterState"]>;
+export type ClusterNode = Sent<Schemas["NodeInfo"]>;
+export type Gpu = Sent<Schemas["GpuInfo"]>;
+export type Deployment = Sent<Schemas["DeploymentInfo"]>;
+export type Replica = Sent<Schemas["ReplicaInfo"]>;
 
-export interface JobPage {
-  jobs: Job[];
-  next_cursor: string | null;
-}
-
-export interface QueueState {
-  counts: Record<JobStatus, number>;
-  models: Record<string, { queued: number; running: number }>;
-  queued: Job[];
-  running: Job[];
-}
-
-export interface ModelInfo {
-  id: string;
-  source: string;
-  pipeline_class: string | null;
-  size_bytes: number;
-  /** Pixels per side the model was trained at (its default size). */
-  native_size?: number;
-  default: boolean;
-  /** Replicas holding the model in memory, where the server reports it. */
-  loaded_on?: string[];
-  /** Names of the samplers that apply to it (GET /samplers has their labels). */
-  samplers: string[];
-  /** False for the embedded models and the default one. */
-  deletable: boolean;
-}
-
-export interface Sampler {
-  name: string;
-  label: string;
-}
-
-export interface AppConfig {
-  version: string;
-  default_model: string;
-  auth_required: boolean;
-  max_batch_size: number;
-  limits: { min_size: number; max_size: number; max_steps: number; max_batch_size: number };
-}
-
-export interface Lora {
-  name: string;
-  title: string;
-  description: string;
-  tags: string[];
-  trigger_words: string[];
-  default_weight: number;
-  base_model: string | null;
-  preview_url: string | null;
-  size_bytes: number;
-  rank: number | null;
-  alpha: number | null;
-  format: string;
-  /** Ids of the installed models whose layers it fits. */
-  fits: string[];
-}
-
-export type LoraUpdate = Partial<
-  Pick<Lora, "title" | "description" | "tags" | "trigger_words" | "default_weight">
->;
-
-export interface HubModel {
-  id: string;
-  downloads: number | null;
-  likes: number | null;
-  tags: string[];
-  last_modified: string | null;
-  pipeline_class: string | null;
-  gated: boolean | string;
-  private: boolean;
-}
-
-export type DownloadStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-
-export interface Download {
-  id: string;
-  repo_id: string;
-  status: DownloadStatus;
-  bytes_done: number;
-  /** 0 while unknown. */
-  bytes_total: number | null;
-  files_done: number;
-  files_total: number | null;
-  error: string | null;
-}
-
-export interface Gpu {
-  index: number;
-  name: string;
-  memory_used: number;
-  memory_total: number;
-  utilization: number | null;
-  temperature: number | null;
-  power_w: number | null;
-}
-
-export interface ClusterNode {
-  id: string;
-  address: string;
-  alive: boolean;
-  is_head: boolean;
-  resources_total: Record<string, number>;
-  resources_used: Record<string, number>;
-  gpus: Gpu[];
-}
-
-export interface Replica {
-  id: string;
-  node_id: string | null;
-  state: string;
-}
-
-export interface Deployment {
-  name: string;
-  status: string;
-  target_replicas: number;
-  running_replicas: number;
-  replicas?: Replica[];
-}
-
-export interface ClusterState {
-  nodes: ClusterNode[];
-  deployments: Deployment[];
-  queue: Record<string, number>;
-  dashboard_url: string | null;
-}
-
-interface EventBase {
-  job_id: string;
-  cursor: number;
-  ts: number;
-  snapshot?: boolean;
-}
-
-export type JobEvent =
-  | (EventBase & { type: "queued" | "started" | "succeeded" | "failed" | "cancelled"; job: Job })
-  | (EventBase & {
-      type: "progress";
-      step: number;
-      total_steps: number;
-      elapsed_s: number;
-      eta_s: number | null;
-    })
-  | (EventBase & { type: "preview"; step: number; image: string })
-  | (EventBase & { type: "download"; download: Download });
+/**
+ * One message of `WS /ws` (the server sends one event per message), told apart by `type`.
+ * Events are the exception to `Sent`: a job state's `snapshot` is left out when false.
+ */
+export type JobEvent = Sent<Schemas["StreamEvent"]>;

@@ -21,7 +21,7 @@ export function LoraMixer() {
   const chosenModel = useStudio((s) => s.form.model);
   const defaultModel = useCatalog((s) => s.config?.default_model ?? null);
   const modelId = chosenModel ?? defaultModel;
-  const fitsModel = (lora: Lora | undefined) => !lora || !modelId || !Array.isArray(lora.fits) || lora.fits.includes(modelId);
+  const fitsModel = (lora: Lora | undefined) => !lora || !modelId || lora.fits.includes(modelId);
   const [choice, setChoice] = useState("");
 
   const available = loras.filter((l) => !mix.some((m) => m.name === l.name));

@@ -17,7 +17,7 @@ export function formLimits(config: AppConfig | null): FormLimits {
     minSize: config?.limits.min_size ?? 64,
     maxSize: config?.limits.max_size ?? 2048,
     maxSteps: config?.limits.max_steps ?? 150,
-    maxBatch: config?.limits.max_batch_size ?? config?.max_batch_size ?? 8,
+    maxBatch: config?.limits.max_batch_size ?? 8,
   };
 }
 

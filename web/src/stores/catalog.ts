@@ -3,7 +3,7 @@
 import { create } from "zustand";
 
 import { api, isNotAvailable } from "../api/client";
-import type { AppConfig, Lora, LoraUpdate, ModelInfo, Sampler } from "../api/types";
+import type { AppConfig, Lora, LoraList, LoraUpdate, ModelInfo, ModelList, Sampler, SamplerList } from "../api/types";
 
 export type Availability = "loading" | "ready" | "unavailable" | "error";
 
@@ -70,16 +70,16 @@ export const useCatalog = create<CatalogState>((set, get) => ({
     return config;
   },
   loadModels: async () => {
-    const result = await guarded(() => api<{ models: ModelInfo[] }>("/models"));
+    const result = await guarded(() => api<ModelList>("/models"));
     set({ modelsState: result.state, models: result.value?.models ?? get().models });
     if (result.state === "error") throw result.error;
   },
   loadSamplers: async () => {
-    const { samplers } = await api<{ samplers: Sampler[] }>("/samplers");
+    const { samplers } = await api<SamplerList>("/samplers");
     set({ samplers });
   },
   loadLoras: async () => {
-    const result = await guarded(() => api<{ loras: Lora[] }>("/loras"));
+    const result = await guarded(() => api<LoraList>("/loras"));
     set({ lorasState: result.state, loras: result.value?.loras ?? get().loras });
     if (result.state === "error") throw result.error;
   },

@@ -1,7 +1,7 @@
 import { create } from "zustand";
 
 import { api } from "../api/client";
-import type { Download } from "../api/types";
+import type { Download, DownloadList, DownloadRequest } from "../api/types";
 
 interface DownloadsState {
   downloads: Record<string, Download>;
@@ -15,19 +15,17 @@ export const useDownloads = create<DownloadsState>((set, get) => ({
   downloads: {},
   apply: (download) => set((s) => ({ downloads: { ...s.downloads, [download.id]: download } })),
   load: async () => {
-    const { downloads } = await api<{ downloads: Download[] }>("/hub/downloads");
+    const { downloads } = await api<DownloadList>("/hub/downloads");
     for (const d of downloads) get().apply(d);
   },
   start: async (repoId) => {
-    const download = await api<Download>("/hub/downloads", { method: "POST", body: { repo_id: repoId } });
+    const body: DownloadRequest = { repo_id: repoId };
+    const download = await api<Download>("/hub/downloads", { method: "POST", body });
     get().apply(download);
     return download;
   },
   cancel: async (id) => {
-    const download = await api<Download | null>(`/hub/downloads/${encodeURIComponent(id)}`, {
-      method: "DELETE",
-    });
-    if (download) get().apply(download);
+    get().apply(await api<Download>(`/hub/downloads/${encodeURIComponent(id)}`, { method: "DELETE" }));
   },
 }));
 

@@ -9,11 +9,12 @@ import { create } from "zustand";
 import { api } from "../api/client";
 import {
   FINISHED,
-  type GenerationRequest,
   type Job,
   type JobEvent,
   type JobPage,
   type JobStatus,
+  type JobSubmission,
+  type PriorityChange,
   type QueueState,
 } from "../api/types";
 
@@ -43,7 +44,7 @@ interface JobsState {
   setQueue: (queue: QueueState) => void;
   loadQueue: () => Promise<void>;
   loadHistory: (more?: boolean) => Promise<void>;
-  submit: (request: GenerationRequest) => Promise<Job>;
+  submit: (request: JobSubmission) => Promise<Job>;
   cancel: (id: string) => Promise<void>;
   move: (id: string, where: "up" | "down" | "front") => Promise<void>;
 }
@@ -69,7 +70,9 @@ export const useJobs = create<JobsState>((set, get) => ({
 
   applyEvent: (event) => {
     const { cursor } = get();
-    if (!event.snapshot && cursor !== null && event.cursor <= cursor) return false;
+    // only job states come as snapshots; the server leaves `snapshot` out when false
+    const snapshot = "snapshot" in event && event.snapshot;
+    if (!snapshot && cursor !== null && event.cursor <= cursor) return false;
     const nextCursor = cursor === null ? event.cursor : Math.max(cursor, event.cursor);
     set({ cursor: nextCursor });
     switch (event.type) {
@@ -178,27 +181,27 @@ export const useJobs = create<JobsState>((set, get) => ({
     const index = order.indexOf(id);
     const job = get().jobs[id];
     if (index < 0 || !job) return;
-    const body: { priority?: number; front?: boolean } = {};
+    // a move up or down changes the job's priority; one to the front keeps it
+    let priority: number | undefined;
     const reordered = order.filter((x) => x !== id);
     if (where === "front") {
-      body.front = true;
       reordered.unshift(id);
     } else if (where === "up") {
       if (index === 0) return;
       const ahead = get().jobs[order[index - 1]];
-      body.priority = Math.min(1000, Math.max(job.priority, ahead.priority + 1));
+      priority = Math.min(1000, Math.max(job.priority, ahead.priority + 1));
       reordered.splice(index - 1, 0, id);
     } else {
       if (index === order.length - 1) return;
       const behind = get().jobs[order[index + 1]];
-      body.priority = Math.max(-1000, Math.min(job.priority, behind.priority - 1));
+      priority = Math.max(-1000, Math.min(job.priority, behind.priority - 1));
       reordered.splice(index + 1, 0, id);
     }
+    const body: PriorityChange = priority === undefined ? { front: true } : { priority };
     const previousOrder = get().queueOrder;
     set((s) => ({
       queueOrder: reordered,
-      jobs:
-        body.priority === undefined ? s.jobs : { ...s.jobs, [id]: { ...job, priority: body.priority } },
+      jobs: priority === undefined ? s.jobs : { ...s.jobs, [id]: { ...job, priority } },
     }));
     try {
       get().upsert(await api<Job>(`/jobs/${encodeURIComponent(id)}`, { method: "PATCH", body }));

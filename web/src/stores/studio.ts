@@ -4,7 +4,7 @@
 import { create } from "zustand";
 import { persist } from "zustand/middleware";
 
-import type { GenerationRequest, Job, LoraRef } from "../api/types";
+import type { GenerationRequest, Job, JobSubmission, LoraRef } from "../api/types";
 
 export const MAX_SEED = 2 ** 32 - 1;
 
@@ -71,8 +71,8 @@ export function isRandomSeed(seed: number | null): seed is null {
 }
 
 /** The form as the API wants it: absent fields stay absent so the server resolves them. */
-export function toRequest(form: StudioForm): GenerationRequest {
-  const request: GenerationRequest = {
+export function toRequest(form: StudioForm): JobSubmission {
+  const request: JobSubmission = {
     prompt: form.prompt.trim(),
     negative_prompt: form.negative_prompt.trim(),
     steps: form.steps,
@@ -120,17 +120,17 @@ export const useStudio = create<StudioState>()(
           form: {
             ...s.form,
             prompt: request.prompt,
-            negative_prompt: request.negative_prompt ?? "",
-            model: request.model ?? null,
+            negative_prompt: request.negative_prompt,
+            model: request.model,
             sampler: request.sampler,
             steps: request.steps,
             guidance_scale: request.guidance_scale,
-            width: request.width ?? null,
-            height: request.height ?? null,
-            seed: keepSeed ? (request.seed ?? null) : s.form.seed,
+            width: request.width,
+            height: request.height,
+            seed: keepSeed ? request.seed : s.form.seed,
             batch_size: request.batch_size,
             priority: request.priority,
-            loras: request.loras ?? [],
+            loras: request.loras,
           },
         })),
       setActive: (job) =>

@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 
-import type { AppConfig, Job, JobEvent, Lora, ModelInfo, Sampler } from "../api/types";
+import type { AppConfig, Download, Job, JobEvent, Lora, ModelInfo, Sampler } from "../api/types";
 import { useAuth } from "../stores/auth";
 import { useCatalog } from "../stores/catalog";
 import { useDownloads } from "../stores/downloads";
@@ -44,6 +44,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     images: [],
     error: null,
     attempts: 0,
+    moved_to_front: null,
     cancel_requested: false,
     worker: null,
     ...overrides,
@@ -58,7 +59,9 @@ export function makeLora(overrides: Partial<Lora> = {}): Lora {
     tags: ["style"],
     trigger_words: ["pixel style"],
     default_weight: 0.8,
-    base_model: "sd15",
+    base_model: "sd1",
+    base_model_name: null,
+    resolution: null,
     preview_url: null,
     size_bytes: 1024,
     rank: 4,
@@ -84,7 +87,29 @@ export function makeModel(overrides: Partial<ModelInfo> = {}): ModelInfo {
     native_size: 128,
     default: true,
     samplers: SAMPLERS.map((s) => s.name),
+    loaded_on: [],
     deletable: false,
+    ...overrides,
+  };
+}
+
+/** A Model Hub download just accepted (sizes are 0 until the file list is known). */
+export function makeDownload(overrides: Partial<Download> = {}): Download {
+  const repoId = overrides.repo_id ?? "stabilityai/sd-turbo";
+  return {
+    id: "d1",
+    repo_id: repoId,
+    revision: null,
+    variant: null,
+    status: "queued",
+    model_id: repoId,
+    bytes_done: 0,
+    bytes_total: 0,
+    files_done: 0,
+    files_total: 0,
+    error: null,
+    created_at: 1000,
+    finished_at: null,
     ...overrides,
   };
 }
@@ -94,7 +119,6 @@ export function makeConfig(overrides: Partial<AppConfig> = {}): AppConfig {
     version: "0.1.0",
     default_model: "novagenia/tiny-random",
     auth_required: false,
-    max_batch_size: 8,
     limits: { min_size: 64, max_size: 2048, max_steps: 150, max_batch_size: 8 },
     ...overrides,
   };
@@ -107,7 +131,7 @@ export const jobEvent = (type: "queued" | "started" | "succeeded" | "failed" | "
   job_id: job.id,
   cursor,
   ts: cursor,
-  ...(snapshot ? { snapshot: true } : {}),
+  snapshot,
 });
 
 export const progressEvent = (jobId: string, step: number, cursor: number, total = 20): Ev => ({

@@ -24,7 +24,7 @@ function cluster(used: number): ClusterState {
       },
     ],
     deployments: [
-      { name: "Ingress", status: "HEALTHY", target_replicas: 1, running_replicas: 1 },
+      { name: "Ingress", status: "HEALTHY", target_replicas: 1, running_replicas: 1, replicas: [] },
       {
         name: "Diffusion",
         status: "UPSCALING",

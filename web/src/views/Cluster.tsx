@@ -50,7 +50,7 @@ function GpuBlock({ gpu }: { gpu: Gpu }) {
 
 function NodeCard({ node, deployments }: { node: ClusterNode; deployments: Deployment[] }) {
   const here = deployments
-    .map((d) => ({ name: d.name, count: (d.replicas ?? []).filter((r) => r.node_id === node.id).length }))
+    .map((d) => ({ name: d.name, count: d.replicas.filter((r) => r.node_id === node.id).length }))
     .filter((d) => d.count > 0);
   const cpuTotal = node.resources_total.CPU ?? 0;
   const cpuUsed = node.resources_used.CPU ?? 0;

@@ -154,7 +154,7 @@ function UploadZone() {
     try {
       const lora = await uploadLora(file, overwrite);
       notify(overwrite ? "LoRA replaced" : "LoRA added", lora.name);
-      if (Array.isArray(lora.fits) && lora.fits.length === 0) {
+      if (lora.fits.length === 0) {
         const installed = models.length > 0 ? ` (${models.map((m) => m.id).join(", ")})` : "";
         setNote({
           kind: "warning",
@@ -232,7 +232,6 @@ function UploadZone() {
 
 /** Which installed models a LoRA fits, from the server's reading of its layers. */
 function LoraFits({ lora }: { lora: Lora }) {
-  if (!Array.isArray(lora.fits)) return null;
   return lora.fits.length > 0 ? (
     <p className="small" data-testid="lora-fits">
       Fits {lora.fits.join(", ")}

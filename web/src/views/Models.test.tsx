@@ -4,12 +4,13 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 
 import { Toasts } from "../components/Toasts";
 import { dispatchEvent } from "../api/socket";
-import { makeModel, mockApi, resetStores } from "../test/fixtures";
+import type { HubModel } from "../api/types";
+import { makeDownload, makeModel, mockApi, resetStores } from "../test/fixtures";
 import { Models } from "./Models";
 
 const tiny = makeModel();
 const turbo = makeModel({ id: "stabilityai/sd-turbo", source: "local", size_bytes: 2_500_000_000, native_size: 512, default: false, deletable: true });
-const hit = { id: "stabilityai/sd-turbo", downloads: 1_200_000, likes: 400, tags: [], last_modified: null, pipeline_class: "StableDiffusionPipeline", gated: false, private: false };
+const hit: HubModel = { id: "stabilityai/sd-turbo", downloads: 1_200_000, likes: 400, tags: [], last_modified: null, pipeline_class: "StableDiffusionPipeline", gated: false, private: false };
 const other = { ...hit, id: "someone/pixel-diffusion", downloads: 50 };
 
 beforeEach(() => {
@@ -86,7 +87,7 @@ describe("Models", () => {
       "GET /models": { body: { models: [tiny] } },
       "GET /hub/downloads": { body: { downloads: [] } },
       "GET /hub/search": { body: { models: [hit, other], offline: false } },
-      "POST /hub/downloads": { status: 202, body: { id: "d1", repo_id: hit.id, status: "queued", bytes_done: 0, bytes_total: null, files_done: 0, files_total: null, error: null } },
+      "POST /hub/downloads": { status: 202, body: makeDownload({ repo_id: hit.id }) },
     });
     renderModels();
     await user.type(screen.getByLabelText("Search Hub models"), "turbo");
@@ -104,7 +105,7 @@ describe("Models", () => {
         job_id: "",
         cursor: 5,
         ts: 5,
-        download: { id: "d1", repo_id: hit.id, status: "running", bytes_done: 512 * 1024 * 1024, bytes_total: 2048 * 1024 * 1024, files_done: 1, files_total: 4, error: null },
+        download: makeDownload({ repo_id: hit.id, status: "running", bytes_done: 512 * 1024 * 1024, bytes_total: 2048 * 1024 * 1024, files_done: 1, files_total: 4 }),
       });
     });
     const bar = screen.getByRole("progressbar", { name: `Download of ${hit.id}` });

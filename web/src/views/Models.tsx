@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState } from "react";
 
 import { api, ApiError, isNotAvailable, isUnreachable } from "../api/client";
-import type { Download, HubModel, ModelInfo } from "../api/types";
+import type { Download, HubModel, HubSearch, ModelInfo } from "../api/types";
 import { Icon } from "../components/Icon";
 import { Monogram } from "../components/Monogram";
 import { formatBytes, formatCount, percent } from "../lib/format";
@@ -96,13 +96,11 @@ function InstalledModel({ model }: { model: ModelInfo }) {
         <div className="tags">
           {model.default && <span className="tag accent">default</span>}
           {model.native_size ? <span className="tag">{model.native_size}px</span> : null}
-          {model.loaded_on && (
-            <span className="tag">
-              {model.loaded_on.length > 0
-                ? `loaded on ${model.loaded_on.length} replica${model.loaded_on.length > 1 ? "s" : ""}`
-                : "not loaded"}
-            </span>
-          )}
+          <span className="tag">
+            {model.loaded_on.length > 0
+              ? `loaded on ${model.loaded_on.length} replica${model.loaded_on.length > 1 ? "s" : ""}`
+              : "not loaded"}
+          </span>
         </div>
       </div>
       {isDeletable(model) && (
@@ -189,7 +187,7 @@ export function Models() {
     setHubState("searching");
     setHubError(null);
     try {
-      const answer = await api<{ models: HubModel[]; offline: boolean }>("/hub/search", { query: { q: query, limit: 24 } });
+      const answer = await api<HubSearch>("/hub/search", { query: { q: query, limit: 24 } });
       setResults(answer.models);
       setHubState(answer.offline ? "offline" : "idle");
     } catch (err) {
