@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { useAuth } from "../stores/auth";
 import { useDownloads } from "../stores/downloads";
 import { useJobs } from "../stores/jobs";
-import { jobEvent, makeJob, mockApi, progressEvent, resetStores } from "../test/fixtures";
-import { backoffDelay, EventSocket, socketUrl, useConnection } from "./socket";
+import { jobEvent, makeDownload, makeJob, mockApi, progressEvent, resetStores } from "../test/fixtures";
+import { backoffDelay, EventSocket, parseEvent, socketUrl, useConnection } from "./socket";
 
 /** A WebSocket the test drives by hand. */
 class FakeSocket {
@@ -61,6 +61,17 @@ describe("backoffDelay", () => {
     expect([0, 1, 2, 3, 4, 5, 6, 10].map((n) => backoffDelay(n, mid))).toEqual([500, 1000, 2000, 4000, 8000, 15000, 15000, 15000]);
     expect(backoffDelay(0, () => 0)).toBe(375);
     expect(backoffDelay(0, () => 1)).toBe(625);
+  });
+});
+
+describe("parseEvent", () => {
+  it("reads the one event of a message and nothing else", () => {
+    const event = progressEvent("a", 3, 5);
+    expect(parseEvent(JSON.stringify(event))).toEqual(event);
+    expect(parseEvent(JSON.stringify([event]))).toBeNull();
+    expect(parseEvent("not json")).toBeNull();
+    expect(parseEvent("null")).toBeNull();
+    expect(parseEvent(JSON.stringify({ cursor: 5 }))).toBeNull();
   });
 });
 
@@ -128,7 +139,7 @@ describe("EventSocket", () => {
     const socket = new EventSocket(factory);
     socket.start();
     last().open();
-    const download = { id: "d1", repo_id: "stabilityai/sd-turbo", status: "running" as const, bytes_done: 10, bytes_total: 100, files_done: 0, files_total: 3, error: null };
+    const download = makeDownload({ status: "running", bytes_done: 10, bytes_total: 100, files_total: 3 });
     last().send({ type: "download", job_id: "", cursor: 3, ts: 3, download });
     expect(useDownloads.getState().downloads.d1.bytes_done).toBe(10);
     socket.stop();

@@ -39,6 +39,18 @@ export function socketUrl(cursor: number | null, apiKey: string | null, loc: Loc
   return `${scheme}//${loc.host}${API_BASE}/ws${qs ? `?${qs}` : ""}`;
 }
 
+/** The event a message carries (the server sends one per message); null for anything else. */
+export function parseEvent(data: unknown): JobEvent | null {
+  let event: unknown;
+  try {
+    event = JSON.parse(String(data));
+  } catch {
+    return null;
+  }
+  if (event === null || typeof event !== "object" || Array.isArray(event)) return null;
+  return "type" in event && typeof event.type === "string" ? (event as JobEvent) : null;
+}
+
 /** Routes one decoded event to its store; returns false for duplicates (already applied). */
 export function dispatchEvent(event: JobEvent): boolean {
   const applied = useJobs.getState().applyEvent(event);
@@ -99,18 +111,10 @@ export class EventSocket {
     };
     ws.onmessage = (message) => {
       if (this.ws !== ws) return;
-      let data: unknown;
-      try {
-        data = JSON.parse(String(message.data));
-      } catch {
-        return;
-      }
-      for (const event of Array.isArray(data) ? data : [data]) {
-        if (!event || typeof event !== "object" || typeof (event as JobEvent).type !== "string") continue;
-        const ev = event as JobEvent;
-        if (dispatchEvent(ev) && ev.type !== "progress" && ev.type !== "preview" && ev.type !== "download") {
-          this.refreshQueueSoon(400);
-        }
+      const event = parseEvent(message.data);
+      if (!event) return;
+      if (dispatchEvent(event) && event.type !== "progress" && event.type !== "preview" && event.type !== "download") {
+        this.refreshQueueSoon(400);
       }
     };
     ws.onclose = (close) => {
