@@ -6,7 +6,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from novagenia.hub.errors import HubError
 from novagenia.jobs.board import JobNotFound, JobStateConflict, QueueFull
+from novagenia.loras.describe import InvalidLora
+from novagenia.loras.library import LoraExists, LoraNotFound
 from novagenia.models import ModelNotFound
 from novagenia.paths import UnsafeName
 from novagenia.submission import InvalidInput
@@ -41,12 +44,37 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return JSONResponse({"detail": exc.errors()}, status_code=422)
 
+    @app.exception_handler(HubError)
+    async def _hub(_: Request, exc: HubError) -> JSONResponse:
+        cause = _cause(exc)
+        return JSONResponse({"detail": _first_arg(exc)}, status_code=type(cause).status_code)
+
+    @app.exception_handler(InvalidLora)
+    async def _bad_lora(_: Request, exc: InvalidLora) -> JSONResponse:
+        return JSONResponse({"detail": InvalidInput("file", str(exc)).errors()}, status_code=422)
+
+    @app.exception_handler(LoraExists)
+    async def _lora_exists(_: Request, exc: LoraExists) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"LoRA {_first_arg(exc)!r} exists; pass ?overwrite=true to replace it"},
+            status_code=409,
+        )
+
+    @app.exception_handler(LoraNotFound)
+    async def _no_lora(_: Request, exc: LoraNotFound) -> JSONResponse:
+        return JSONResponse({"detail": f"no LoRA named {_first_arg(exc)!r}"}, status_code=404)
+
     @app.exception_handler(UnsafeName)
     async def _unsafe(_: Request, exc: UnsafeName) -> JSONResponse:
         return JSONResponse({"detail": _first_arg(exc)}, status_code=404)
 
 
+def _cause(exc: Exception) -> Exception:
+    """The domain error itself: Ray wraps an actor's exception (keeping its class)."""
+    return getattr(exc, "cause", None) or exc
+
+
 def _first_arg(exc: Exception) -> str:
     """The domain message, without Ray's traceback wrapper around it."""
-    cause = getattr(exc, "cause", None) or exc
+    cause = _cause(exc)
     return str(cause.args[0]) if cause.args else type(cause).__name__

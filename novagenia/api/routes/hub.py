@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 
 from novagenia.api.deps import Caller, Context
-from novagenia.hub.errors import HubError
 from novagenia.hub.protocol import Download, DownloadList, DownloadRequest, HubSearch, HubSort
 from novagenia.hub.search import SEARCH_TIMEOUT_S, search_within
 from novagenia.hub.settings import HubSettings
@@ -16,15 +14,6 @@ from novagenia.hub.settings import HubSettings
 router = APIRouter(prefix="/hub", tags=["hub"])
 
 T = TypeVar("T")
-
-
-async def answer(call: Awaitable[T]) -> T:
-    """A `HubError` (raised here or inside the downloader actor) as its HTTP status."""
-    try:
-        return await call
-    except HubError as exc:
-        cause = getattr(exc, "cause", None) or exc  # Ray wraps actor errors
-        raise HTTPException(type(cause).status_code, str(cause.args[0])) from None
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, str]]:
@@ -52,7 +41,7 @@ async def search(
     """Text-to-image diffusers pipelines; `offline: true` (and no models) when the server
     runs with HF_HUB_OFFLINE=1."""
     settings = HubSettings(endpoint=context.args.hub_endpoint)
-    return await answer(search_within(settings, q, limit, sort, SEARCH_TIMEOUT_S))
+    return await search_within(settings, q, limit, sort, SEARCH_TIMEOUT_S)
 
 
 @router.post(
@@ -66,7 +55,7 @@ async def start_download(body: DownloadRequest, context: Context, caller: Caller
     or pickled weights only, 409 installed, 507 no room), then downloads in the
     background. The same repo again while it runs gives the running download; after a
     failure or cancel it resumes."""
-    return await answer(context.downloader.start.remote(body))
+    return await context.downloader.start.remote(body)
 
 
 @router.get("/downloads", response_model=DownloadList)
@@ -76,7 +65,7 @@ async def list_downloads(context: Context) -> DownloadList:
 
 @router.get("/downloads/{download_id}", response_model=Download, responses=error_responses(404))
 async def get_download(download_id: str, context: Context) -> Download:
-    return await answer(context.downloader.get.remote(download_id))
+    return await context.downloader.get.remote(download_id)
 
 
 @router.delete(
@@ -84,4 +73,4 @@ async def get_download(download_id: str, context: Context) -> Download:
 )
 async def cancel_download(download_id: str, context: Context, caller: Caller) -> Download:
     """Stops at the next chunk; files already complete stay for a later resume."""
-    return await answer(context.downloader.cancel.remote(download_id))
+    return await context.downloader.cancel.remote(download_id)
