@@ -109,7 +109,7 @@ async def receive_upload(request: Request, sink: BinaryIO, limit: int) -> Upload
         async for chunk in request.stream():
             parser.write(chunk)
         parser.finalize()
-    except HTTPException:
+    except (HTTPException, InvalidInput):
         raise
     except Exception as exc:  # python-multipart's parse errors
         raise InvalidInput("file", f"malformed multipart body ({type(exc).__name__})") from None
