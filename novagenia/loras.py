@@ -180,7 +180,7 @@ def read_header(path: Path) -> SafetensorsHeader:
             raise InvalidLora("not a safetensors file: too short")
         (length,) = struct.unpack("<Q", head)
         if length < 2 or length > MAX_HEADER_BYTES or length > size - 8:
-            raise InvalidLora("not a safetensors file")
+            raise InvalidLora("not a safetensors file: its header length is not plausible")
         raw = file.read(length)
     try:
         header = json.loads(raw)
