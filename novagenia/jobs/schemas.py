@@ -69,10 +69,7 @@ class GenerationRequest(BaseModel):
         7.0, ge=0.0, le=30.0, description="Classifier-free guidance (CFG)."
     )
     seed: int | None = Field(
-        None,
-        ge=-1,
-        le=MAX_SEED,
-        description="Seed of the first image; random when absent or -1 (A1111's convention).",
+        None, ge=0, le=MAX_SEED, description="Seed of the first image; random when absent."
     )
     sampler: str = Field("euler_a", max_length=64, description="Sampler name, see GET /samplers.")
     batch_size: int = Field(
@@ -81,11 +78,6 @@ class GenerationRequest(BaseModel):
     loras: list[LoraRef] = Field(default_factory=list, max_length=8)
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
-
-    @field_validator("seed")
-    @classmethod
-    def _minus_one_is_random(cls, value: int | None) -> int | None:
-        return None if value == -1 else value
 
     @field_validator("prompt")
     @classmethod

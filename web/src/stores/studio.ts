@@ -66,7 +66,7 @@ export function randomSeed(random: () => number = Math.random): number {
 }
 
 /** Empty and −1 both ask the server for a random seed. */
-export function isRandomSeed(seed: number | null): seed is null {
+export function isRandomSeed(seed: number | null): boolean {
   return seed === null || seed === -1;
 }
 
