@@ -48,7 +48,7 @@ def test_lowered_limits_refuse_in_words(tmp_path, limits, field, value):
 
 
 def test_fills_model_size_and_seed_and_refuses_unknowns(tmp_path):
-    resolved = resolve(tmp_path, {}, seed=-1)
+    resolved = resolve(tmp_path, {})
     assert (resolved.width, resolved.height) == (64, 64) and 0 <= resolved.seed < 2**32
     with pytest.raises(InvalidInput, match="unknown model"):
         resolve(tmp_path, {}, model="nobody/nothing")
