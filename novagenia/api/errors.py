@@ -3,6 +3,8 @@ router (docs/architecture.md); the OpenAI routes reshape them into OpenAI's erro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -17,16 +19,22 @@ from novagenia.submission import InvalidInput
 RETRY_AFTER_S = 5
 
 
+# Domain error → (HTTP status, its `detail` from the domain message).
+PLAIN_ERRORS: dict[type[Exception], tuple[int, Callable[[str], str]]] = {
+    JobNotFound: (404, lambda job: f"no job with id {job}"),
+    JobStateConflict: (409, str),
+    ModelNotFound: (404, lambda model: f"no installed model {model!r}"),
+    LoraNotFound: (404, lambda name: f"no LoRA named {name!r}"),
+    LoraExists: (409, lambda name: f"LoRA {name!r} exists; pass ?overwrite=true to replace it"),
+    UnsafeName: (404, str),
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     # Ray re-raises an actor's exception as a subclass of both RayTaskError and the
     # original class, so these handlers match errors raised inside the JobBoard too.
-    @app.exception_handler(JobNotFound)
-    async def _not_found(_: Request, exc: JobNotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no job with id {_first_arg(exc)}"}, status_code=404)
-
-    @app.exception_handler(JobStateConflict)
-    async def _conflict(_: Request, exc: JobStateConflict) -> JSONResponse:
-        return JSONResponse({"detail": _first_arg(exc)}, status_code=409)
+    for error, (status_code, detail) in PLAIN_ERRORS.items():
+        app.add_exception_handler(error, _plain_handler(status_code, detail))
 
     @app.exception_handler(QueueFull)
     async def _full(_: Request, exc: QueueFull) -> JSONResponse:
@@ -36,37 +44,25 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
-    @app.exception_handler(ModelNotFound)
-    async def _no_model(_: Request, exc: ModelNotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no installed model {_first_arg(exc)!r}"}, status_code=404)
+    @app.exception_handler(HubError)
+    async def _hub(_: Request, exc: HubError) -> JSONResponse:
+        status_code = type(_cause(exc)).status_code
+        return JSONResponse({"detail": _first_arg(exc)}, status_code=status_code)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(_: Request, exc: InvalidInput) -> JSONResponse:
         return JSONResponse({"detail": exc.errors()}, status_code=422)
 
-    @app.exception_handler(HubError)
-    async def _hub(_: Request, exc: HubError) -> JSONResponse:
-        cause = _cause(exc)
-        return JSONResponse({"detail": _first_arg(exc)}, status_code=type(cause).status_code)
-
     @app.exception_handler(InvalidLora)
     async def _bad_lora(_: Request, exc: InvalidLora) -> JSONResponse:
         return JSONResponse({"detail": InvalidInput("file", str(exc)).errors()}, status_code=422)
 
-    @app.exception_handler(LoraExists)
-    async def _lora_exists(_: Request, exc: LoraExists) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"LoRA {_first_arg(exc)!r} exists; pass ?overwrite=true to replace it"},
-            status_code=409,
-        )
 
-    @app.exception_handler(LoraNotFound)
-    async def _no_lora(_: Request, exc: LoraNotFound) -> JSONResponse:
-        return JSONResponse({"detail": f"no LoRA named {_first_arg(exc)!r}"}, status_code=404)
+def _plain_handler(status_code: int, detail: Callable[[str], str]):
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": detail(_first_arg(exc))}, status_code=status_code)
 
-    @app.exception_handler(UnsafeName)
-    async def _unsafe(_: Request, exc: UnsafeName) -> JSONResponse:
-        return JSONResponse({"detail": _first_arg(exc)}, status_code=404)
+    return handle
 
 
 def _cause(exc: Exception) -> Exception:

@@ -1,4 +1,4 @@
-"""One pipeline call for a batch of compatible jobs (see `jobs.board.batch_signature`):
+"""One pipeline call for a batch of compatible jobs (see `jobs.run_order.batch_signature`):
 each image gets its own seeded generator, so the same request and seed give the same
 pixels whatever else shares the batch, and every image reports its seed."""
 

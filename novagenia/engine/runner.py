@@ -113,7 +113,7 @@ class JobRunner:
         return await self.board.claim.remote(request)
 
     async def activate_loras(self, pipeline, model_id: str, jobs: list[Job]) -> None:
-        """The jobs of one batch share their LoRA set (see `jobs.board.batch_signature`)."""
+        """The jobs of one batch share their LoRA set (see `jobs.run_order.batch_signature`)."""
         await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
 
     async def generate(

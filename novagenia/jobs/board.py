@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Any
 
 from sortedcontainers import SortedList
 
 from novagenia.jobs.event_log import Event, EventLog
 from novagenia.jobs.protocol import Completion, ProgressReport, WorkerReport
+from novagenia.jobs.run_order import QueueKey, UserTurns, pick_batch
 from novagenia.jobs.schemas import (
     FrontMove,
     GenerationRequest,
@@ -32,8 +32,6 @@ from novagenia.jobs.schemas import (
     Progress,
 )
 from novagenia.jobs.store import JobStore
-
-QueueKey = tuple[int, int, float, str]  # (-level, turn, order, job id)
 
 
 class JobNotFound(LookupError):
@@ -46,19 +44,6 @@ class JobStateConflict(RuntimeError):
 
 class QueueFull(RuntimeError):
     """The queue holds `max_queue_length` jobs already (HTTP 503)."""
-
-
-@dataclass
-class _Turns:
-    """Round-robin turns of users within one (model, priority) level."""
-
-    served: int = 0
-    next_by_user: dict[str, int] = field(default_factory=dict)
-
-    def take(self, user: str) -> int:
-        turn = max(self.next_by_user.get(user, 0), self.served)
-        self.next_by_user[user] = turn + 1
-        return turn
 
 
 class JobBoard:
@@ -80,7 +65,7 @@ class JobBoard:
         self._seq: dict[str, int] = {}
         self._queues: dict[str, SortedList] = defaultdict(SortedList)
         self._keys: dict[str, QueueKey] = {}
-        self._turns: dict[tuple[str, int], _Turns] = defaultdict(_Turns)
+        self._turns: dict[tuple[str, int], UserTurns] = defaultdict(UserTurns)
         self._leases: dict[str, float] = {}
         self._removing: set[str] = set()  # models being deleted: no new jobs for them
         self._reload()
@@ -245,24 +230,8 @@ class JobBoard:
         queue = self._queues.get(model)
         if not queue:
             return []
-        first = self._active[queue[0][3]]
-        batch = [first]
-        signature = batch_signature(first.request)
-        images = first.request.batch_size
-        skipped_level: int | None = None  # -level of the first job passed over
-        for key in queue.islice(1):
-            if len(batch) >= max_jobs:
-                break
-            if skipped_level is not None and key[0] > skipped_level:
-                break  # never overtake a job of a higher level than the candidate's
-            candidate = self._active[key[3]]
-            size = candidate.request.batch_size
-            fits = max_images is None or images + size <= max_images
-            if fits and batch_signature(candidate.request) == signature:
-                batch.append(candidate)
-                images += size
-            elif skipped_level is None:
-                skipped_level = key[0]
+        queued = ((key, self._active[key[3]]) for key in queue)
+        batch = pick_batch(queued, max_jobs, max_images)
         now = time.time()
         for job in batch:
             self._dequeue(job, served=True)
@@ -429,16 +398,3 @@ class JobBoard:
 
 def _state_event_type(status: JobStatus) -> str:
     return "started" if status is JobStatus.running else status.value
-
-
-def batch_signature(request: GenerationRequest) -> tuple:
-    """Jobs with equal signatures can share one pipeline call (only prompts and seeds differ)."""
-    return (
-        request.model,
-        request.width,
-        request.height,
-        request.steps,
-        request.sampler,
-        request.guidance_scale,
-        tuple((lora.name, lora.weight) for lora in request.loras),
-    )
