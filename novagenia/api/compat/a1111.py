@@ -41,13 +41,13 @@ from novagenia.api.compat.generation import (
     FINISHED_EVENTS,
     GenerationTimeout,
     b64,
-    build_request,
     cancel_jobs,
     describe_ignored,
     new_job_ids,
     png_parameters,
     read_pngs,
     request_group,
+    resolve_foreign,
     run_jobs,
 )
 from novagenia.api.deps import AppContext, Context
@@ -57,7 +57,7 @@ from novagenia.engine.samplers import SAMPLERS
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
-from novagenia.submission import InvalidInput, resolve_request
+from novagenia.submission import InvalidInput
 
 logger = logging.getLogger("novagenia.compat.a1111")
 
@@ -199,7 +199,7 @@ def _job_requests(
 ) -> list[GenerationRequest]:
     """One request per `n_iter`; job k's first seed continues where job k-1's ended."""
     seed = body.seed if body.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
-    first = build_request(
+    first = resolve_foreign(
         {
             "prompt": body.prompt,
             "negative_prompt": body.negative_prompt,
@@ -213,8 +213,8 @@ def _job_requests(
             "batch_size": body.batch_size,
         },
         FIELD_NAMES,
+        context,
     )
-    first = resolve_request(first, context.registry, context.args, context.loras)
     return [
         first.model_copy(update={"seed": image_seed(seed, k * body.batch_size)})
         for k in range(body.n_iter)

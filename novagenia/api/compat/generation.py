@@ -26,6 +26,7 @@ from novagenia.api.deps import AppContext
 from novagenia.api.fanout import Subscription
 from novagenia.jobs.board import JobNotFound, JobStateConflict
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus
+from novagenia.submission import InvalidInput, resolve_request
 
 logger = logging.getLogger("novagenia.compat")
 
@@ -51,6 +52,18 @@ def build_request(fields: dict[str, Any], names: Mapping[str, str]) -> Generatio
             loc = [names.get(str(part), part) for part in error["loc"]]
             errors.append({**error, "loc": ["body", *loc]})
         raise RequestValidationError(errors) from None
+
+
+def resolve_foreign(
+    fields: dict[str, Any], names: Mapping[str, str], context: AppContext
+) -> GenerationRequest:
+    """`build_request`, then the checks every API shares (`submission.resolve_request`),
+    a refusal naming the client's own field (`names`: ours → theirs)."""
+    request = build_request(fields, names)
+    try:
+        return resolve_request(request, context.registry, context.args, context.loras)
+    except InvalidInput as exc:
+        raise InvalidInput(names.get(exc.field, exc.field), exc.message) from None
 
 
 def new_job_ids(prefix: str, count: int) -> list[str]:

@@ -31,10 +31,10 @@ from novagenia.api.compat.access import CompatCaller, CompatReader
 from novagenia.api.compat.generation import (
     GenerationTimeout,
     b64,
-    build_request,
     describe_ignored,
     new_job_ids,
     read_pngs,
+    resolve_foreign,
     run_jobs,
 )
 from novagenia.api.deps import Context
@@ -43,7 +43,7 @@ from novagenia.jobs.board import QueueFull
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
-from novagenia.submission import InvalidInput, resolve_request
+from novagenia.submission import InvalidInput
 
 logger = logging.getLogger("novagenia.compat.openai")
 
@@ -175,9 +175,7 @@ async def generate_images(
     for name in ("steps", "guidance_scale", "sampler"):
         if getattr(body, name) is not None:
             fields[name] = getattr(body, name)
-    generation = resolve_request(
-        build_request(fields, FIELD_NAMES), context.registry, context.args, context.loras
-    )
+    generation = resolve_foreign(fields, FIELD_NAMES, context)
     try:
         [job] = await run_jobs(
             context, new_job_ids(JOB_PREFIX, 1), [generation], body.user or caller
