@@ -36,6 +36,17 @@ def direct_images_per_s(data_dir: Path, batch: int, images: int, steps: int, siz
     return batch * calls / seconds
 
 
+def measure_batching(images: int, steps: int, size: int) -> list[tuple[int, float, float]]:
+    """(batch, served images/s, direct images/s) for each of BATCH_SIZES."""
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for batch in BATCH_SIZES:
+            served = served_images_per_s(Path(scratch), batch, images, steps, size)
+            direct = direct_images_per_s(Path(scratch), batch, images, steps, size)
+            rows.append((batch, served, direct))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -44,16 +55,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--images", type=int, default=32, help="images per batch size")
     options = parser.parse_args()
-    rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for batch in BATCH_SIZES:
-            served = served_images_per_s(
-                Path(scratch), batch, options.images, options.steps, options.size
-            )
-            direct = direct_images_per_s(
-                Path(scratch), batch, options.images, options.steps, options.size
-            )
-            rows.append((batch, served, direct))
+    rows = measure_batching(options.images, options.steps, options.size)
     print(
         f"tiny model, {options.steps} steps at {options.size}², CPU, {options.images} images per size"
     )

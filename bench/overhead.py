@@ -17,6 +17,7 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import websockets
@@ -54,6 +55,32 @@ async def measure(app, loaded, jobs: int, steps: int, size: int):
     return served, direct, delays
 
 
+@dataclass(frozen=True)
+class Overhead:
+    direct_median_s: float
+    served_median_s: float
+    delay_p50_s: float
+    delay_p95_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.served_median_s / self.direct_median_s
+
+
+def measure_overhead(jobs: int, steps: int, size: int) -> Overhead:
+    with tempfile.TemporaryDirectory() as scratch:
+        data_dir = Path(scratch)
+        with served_app(data_dir, preview_every_steps=0) as app:
+            loaded = load_direct(data_dir)
+            served, direct, delays = asyncio.run(measure(app, loaded, jobs, steps, size))
+    return Overhead(
+        statistics.median(direct),
+        statistics.median(served),
+        percentile(delays, 0.5),
+        percentile(delays, 0.95),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -62,23 +89,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=128)
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        data_dir = Path(scratch)
-        with served_app(data_dir, preview_every_steps=0) as app:
-            loaded = load_direct(data_dir)
-            served, direct, delays = asyncio.run(
-                measure(app, loaded, options.jobs, options.steps, options.size)
-            )
-    direct_median, served_median = statistics.median(direct), statistics.median(served)
+    result = measure_overhead(options.jobs, options.steps, options.size)
     print(
         f"jobs: {options.jobs} × {options.steps} steps at {options.size}², tiny model, CPU, interleaved"
     )
-    print(f"direct pipeline   median {direct_median * 1000:8.1f} ms")
-    print(f"served (HTTP→WS)  median {served_median * 1000:8.1f} ms")
-    print(f"ratio served/direct (median latency): {served_median / direct_median:.3f}")
+    print(f"direct pipeline   median {result.direct_median_s * 1000:8.1f} ms")
+    print(f"served (HTTP→WS)  median {result.served_median_s * 1000:8.1f} ms")
+    print(f"ratio served/direct (median latency): {result.ratio:.3f}")
     print(
-        f"step callback → WebSocket event delay: p50 {percentile(delays, 0.5) * 1000:.1f} ms, "
-        f"p95 {percentile(delays, 0.95) * 1000:.1f} ms"
+        f"step callback → WebSocket event delay: p50 {result.delay_p50_s * 1000:.1f} ms, "
+        f"p95 {result.delay_p95_s * 1000:.1f} ms"
     )
 
 
