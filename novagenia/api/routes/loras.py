@@ -24,6 +24,7 @@ from novagenia.loras.library import (
     Lora,
     LoraUpdate,
 )
+from novagenia.models import ModelInfo
 from novagenia.paths import UnsafeName, check_segment
 from novagenia.submission import InvalidInput
 
@@ -131,14 +132,16 @@ async def lora_preview(name: str, context: Context) -> FileResponse:
     return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-cache"})
 
 
-def _with_fits(context: AppContext, lora: Lora) -> Lora:
+def _with_fits(context: AppContext, lora: Lora, models: list[ModelInfo] | None = None) -> Lora:
     """The LoRA with the installed models it fits (header reads, cached per file)."""
     path = context.loras.weights_path(lora.name)
-    return lora.model_copy(update={"fits": fitting_models(path, context.registry.list())})
+    installed = context.registry.list() if models is None else models
+    return lora.model_copy(update={"fits": fitting_models(path, installed)})
 
 
 def _fitted(context: AppContext, list_loras: Callable[..., list[Lora]], *args) -> list[Lora]:
-    return [_with_fits(context, lora) for lora in list_loras(*args)]
+    models = context.registry.list()  # once per listing, not once per LoRA
+    return [_with_fits(context, lora, models) for lora in list_loras(*args)]
 
 
 def upload_name(form: UploadForm) -> str:
