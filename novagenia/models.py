@@ -152,11 +152,10 @@ def _split(model_id: str) -> list[str]:
 
 def _describe(model_id: str, path: Path, source: str) -> ModelInfo:
     index = json.loads((path / "model_index.json").read_text())
-    samplers = samplers_for(
-        _read_json(path / "scheduler" / "scheduler_config.json"),
-        _read_json(path / "unet" / "config.json"),
-    )
-    return ModelInfo(model_id, path, source, index.get("_class_name"), _native_size(path), samplers)
+    unet = _read_json(path / "unet" / "config.json")
+    samplers = samplers_for(_read_json(path / "scheduler" / "scheduler_config.json"), unet)
+    native = _native_size(unet, _read_json(path / "vae" / "config.json"))
+    return ModelInfo(model_id, path, source, index.get("_class_name"), native, samplers)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -196,13 +195,12 @@ def _describe_checkpoint(model_id: str, path: Path) -> ModelInfo:
     return ModelInfo(model_id, path, "local", pipeline_class, native)
 
 
-def _native_size(path: Path) -> int:
-    """UNet sample size × VAE scale factor (512 for SD 1.5, 1024 for SDXL)."""
+def _native_size(unet: dict | None, vae: dict | None) -> int:
+    """UNet sample size × VAE scale factor (512 for SD 1.5, 1024 for SDXL); 512 when the
+    configs are missing or say nothing of it."""
     try:
-        unet = json.loads((path / "unet" / "config.json").read_text())
-        vae = json.loads((path / "vae" / "config.json").read_text())
         sample = unet["sample_size"]
         sample = sample[0] if isinstance(sample, list) else sample
         return int(sample) * 2 ** (len(vae["block_out_channels"]) - 1)
-    except (OSError, KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError):
         return 512
