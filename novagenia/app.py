@@ -42,9 +42,10 @@ def build_app(raw_args: dict[str, Any] | None = None) -> Application:
     diffusion = serve.deployment(
         Diffusion,
         name="Diffusion",
-        # One ticket (a whole batch) at a time; the backlog waits at the handle, where the
-        # autoscaler sees it.
-        max_ongoing_requests=1,
+        # Two tickets (batches): one on the device, the next claimed and waiting for it,
+        # so the device never idles between batches; the rest of the backlog waits at
+        # the handle, where the autoscaler sees it.
+        max_ongoing_requests=2,
         autoscaling_config={
             "min_replicas": scaling.min_replicas,
             "initial_replicas": max(1, scaling.min_replicas),

@@ -79,6 +79,13 @@ class AppArgs(BaseModel):
         description="torch.compile each loaded UNet (warmed at load): faster steps on GPUs, "
         "a slower first load.",
     )
+    bookkeeping_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Nice value of the Ingress and job board processes, so that where they "
+        "share CPUs with a replica denoising on the CPU the denoising goes first (0 = as is).",
+    )
     autoscaling: AutoscalingArgs = Field(default_factory=AutoscalingArgs)
     ingress_replicas: int = Field(1, ge=1, description="Ingress (HTTP/WebSocket) replicas.")
     ingress_max_ongoing_requests: int = Field(

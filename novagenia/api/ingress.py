@@ -30,6 +30,7 @@ from novagenia.logs import configure_logging
 from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
+from novagenia.priority import lower_cpu_priority
 
 logger = logging.getLogger("novagenia.ingress")
 
@@ -123,6 +124,7 @@ class Ingress:
         """`diffusion` is handed to the board, which sends it the tickets."""
         configure_logging()
         self.args = AppArgs.model_validate(args)
+        lower_cpu_priority(self.args.bookkeeping_nice)
         board = get_board(self.args)
         await board.ready.remote(args, diffusion)
         self.context = AppContext(

@@ -1,6 +1,7 @@
 """The Diffusion deployment: Serve glue around `JobRunner` (engine/runner.py). A replica
 holds pipelines multiplexed by model id (`@serve.multiplexed`), tells the board which it
-holds, and runs one ticket at a time: load the ticket's model, then the runner's steps."""
+holds, and takes two tickets at a time: while one batch holds the device, the next is
+claimed and waits for it, and the one before stores its pictures (engine/runner.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class Diffusion:
         """Runs the best queued job(s) for this request's model; 0 when none was left."""
         model_id = serve.get_multiplexed_model_id()
         try:
-            loaded = await self.load_model(model_id)
+            loaded = await self._load(model_id)
         except Exception as exc:
             logger.exception("could not load %s", model_id)
             return await self.runner.fail_ticket(
@@ -79,6 +80,14 @@ class Diffusion:
             )
         self._note_loaded()
         return await self.runner.run_ticket(loaded, ticket_id)
+
+    async def _load(self, model_id: str) -> LoadedPipeline:
+        """The ticket's pipeline. A model not yet loaded loads only while the device is
+        free: two models' weights must not share it while one of them denoises."""
+        if model_id in await self.loaded_models():
+            return await self.load_model(model_id)
+        async with self.runner.device_lock:
+            return await self.load_model(model_id)
 
     async def loaded_models(self) -> list[str]:
         wrapper = getattr(self._multiplexed, "__serve_multiplex_wrapper", None)

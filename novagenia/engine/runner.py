@@ -21,9 +21,9 @@ from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline
-from novagenia.engine.previews import LatentProjection, as_data_url
+from novagenia.engine.previews import LatentProjection
 from novagenia.engine.reporter import ProgressReporter
-from novagenia.jobs.protocol import ClaimRequest, Completion, PreviewReport, ProgressReport
+from novagenia.jobs.protocol import ClaimRequest, Completion, ProgressReport
 from novagenia.jobs.schemas import ImageInfo, Job
 from novagenia.monitoring import record_generation
 from novagenia.outputs import OutputStore
@@ -64,34 +64,69 @@ class JobRunner:
         self.device = device
         self.store = store
         self.loras = loras
+        # One batch on the device at a time. The next ticket claims its jobs when the
+        # batch before it reaches its last step (`next_claim_open`), so the claim and
+        # the hand-over overlap the decode, and priorities hold up to then.
+        self.device_lock = asyncio.Lock()
+        self._claim_lock = asyncio.Lock()
+        self.next_claim_open = asyncio.Event()
+        self.next_claim_open.set()
 
     async def run_ticket(self, loaded: LoadedPipeline, ticket_id: str) -> int:
         """The best queued job(s) of the loaded model, start to finish; returns how many
-        jobs it ran (0 when none was left)."""
-        jobs = await self.claim(loaded.model_id, ticket_id)
-        if not jobs:
-            return 0
+        jobs it ran (0 when none was left).
+
+        A replica takes two tickets at once, so this overlaps with the batch before it:
+        the claim happens while that batch decodes, and this batch's tail (PNGs, store,
+        completions) runs while the next one holds the device."""
+        async with self._claim_lock:
+            await self.next_claim_open.wait()
+            jobs = await self.claim(loaded.model_id, ticket_id)
+            if not jobs:
+                return 0
+            self.next_claim_open.clear()
         plan = BatchPlan.from_jobs(jobs)
-        pipeline = loaded.acquire()
+        loop = asyncio.get_running_loop()
+        reporter = ProgressReporter(self.board, self.worker, loop)
+        # Claimed jobs keep their leases while they wait for the device and while stored.
+        heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
         try:
             try:
-                await self.activate_loras(pipeline, loaded.model_id, jobs)
-            except Exception as exc:
-                outcome = BatchOutcome(images=None, error=exc, stopped=set())
-            else:
-                outcome = await self.generate(loaded, pipeline, jobs, plan)
+                async with self.device_lock:
+                    outcome = await self.run_batch(loaded, jobs, plan, reporter)
+            finally:
+                self.next_claim_open.set()
+            await reporter.close()
+            await self.finish(jobs, plan, outcome)
+        finally:
+            heartbeat.cancel()
+        return len(jobs)
+
+    async def run_batch(
+        self, loaded: LoadedPipeline, jobs: list[Job], plan: BatchPlan, reporter: ProgressReporter
+    ) -> BatchOutcome:
+        """What holds the device: the batch's LoRA set, then its denoising and decode."""
+        pipeline = loaded.acquire()
+        try:
+            await self.activate_loras(pipeline, loaded.model_id, jobs)
+        except Exception as exc:
+            return BatchOutcome(images=None, error=exc, stopped=set())
+        else:
+            return await self.generate(loaded, pipeline, jobs, plan, reporter)
         finally:
             loaded.release()
+
+    async def finish(self, jobs: list[Job], plan: BatchPlan, outcome: BatchOutcome) -> None:
+        """Stores each job's pictures and reports how it ended, job by job."""
         if outcome.error is not None:
             await self.fail(jobs, outcome.error)
-            return len(jobs)
+            return
         for owner, job in enumerate(jobs):
             if outcome.images is None or job.id in outcome.stopped:
                 await self.complete(job, "cancelled")
                 continue
             infos = await asyncio.to_thread(self.store_images, job, plan, outcome.images, owner)
             await self.complete(job, "succeeded", images=infos)
-        return len(jobs)
 
     async def fail_ticket(self, model_id: str, ticket_id: str, error: str) -> int:
         """The model cannot be loaded: the ticket's best job fails with `error`."""
@@ -117,13 +152,15 @@ class JobRunner:
         await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
 
     async def generate(
-        self, loaded: LoadedPipeline, pipeline, jobs: list[Job], plan: BatchPlan
+        self,
+        loaded: LoadedPipeline,
+        pipeline,
+        jobs: list[Job],
+        plan: BatchPlan,
+        reporter: ProgressReporter,
     ) -> BatchOutcome:
-        """Runs the pipeline in a thread, reporting each step; heartbeats keep the jobs'
-        leases while it runs, and a step finds out when every job must stop."""
-        loop = asyncio.get_running_loop()
-        reporter = ProgressReporter(self.board, self.worker, loop)
-        heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
+        """Runs the pipeline in a thread, reporting each step; a step finds out when every
+        job must stop."""
         on_step = self._step_callback(reporter, jobs, plan, loaded.previews)
         images, error = None, None
         started = time.perf_counter()
@@ -135,15 +172,12 @@ class JobRunner:
             pass
         except Exception as exc:
             error = exc
-        finally:
-            heartbeat.cancel()
         if images is not None:
             seconds = time.perf_counter() - started
             record_generation(
                 plan.request.model, self.device, plan.request.steps, seconds, len(images)
             )
-        await reporter.close()
-        return BatchOutcome(images=images, error=error, stopped=reporter.stop)
+        return BatchOutcome(images=images, error=error, stopped=set(reporter.stop))
 
     def store_images(
         self, job: Job, plan: BatchPlan, images: list[Any], owner: int
@@ -195,28 +229,34 @@ class JobRunner:
         total = plan.request.steps
         every = self.args.preview_every_steps
 
+        loop = asyncio.get_running_loop()
+
         def on_step(step: int, latents: torch.Tensor) -> None:
             if all(job.id in reporter.stop for job in jobs):
                 raise GenerationStopped()
+            if step == total:  # only the decode is left: the next batch may claim
+                loop.call_soon_threadsafe(self.next_claim_open.set)
             elapsed = time.perf_counter() - started
-            want_preview = previews and every and step % every == 0 and step < total
-            for owner, job in enumerate(jobs):
-                reporter.post(
+            now = time.time()
+            reporter.post(
+                [
                     ProgressReport(
                         job_id=job.id,
-                        ts=time.time(),
+                        ts=now,
                         step=step,
                         total_steps=total,
                         elapsed_s=round(elapsed, 3),
                         eta_s=round(elapsed / step * (total - step), 3),
                     )
-                )
-                if want_preview:
-                    image = previews.preview(latents[plan.owners.index(owner)])
-                    if image is not None:
-                        reporter.post(
-                            PreviewReport(job_id=job.id, step=step, image=as_data_url(image))
-                        )
+                    for job in jobs
+                ]
+            )
+            if previews and every and step % every == 0 and step < total:
+                for owner, job in enumerate(jobs):
+                    # A copy queued on the device: rendering (and the host copy that
+                    # waits for it) happens off this thread, so the step never syncs.
+                    snapshot = latents[plan.owners.index(owner)].detach().clone()
+                    reporter.post_preview(job.id, step, lambda s=snapshot: previews.preview(s))
 
         return on_step
 

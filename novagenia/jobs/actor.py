@@ -29,6 +29,7 @@ from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityCh
 from novagenia.jobs.store import JobStore
 from novagenia.logs import configure_logging
 from novagenia.monitoring import BoardMetrics
+from novagenia.priority import lower_cpu_priority
 
 logger = logging.getLogger("novagenia.board")
 
@@ -44,6 +45,7 @@ class JobBoardActor:
     def __init__(self, args: dict[str, Any]) -> None:
         configure_logging()
         self.args = AppArgs.model_validate(args)
+        lower_cpu_priority(self.args.bookkeeping_nice)
         self.board = JobBoard(
             JobStore(self.args.db_path),
             max_queue_length=self.args.max_queue_length,
@@ -165,8 +167,9 @@ class JobBoardActor:
         self._ensure_housekeeping()
         self._pending_tickets[claim.model].discard(claim.ticket_id)
         wait = self.args.batch_wait_s
-        if claim.max_jobs > 1 and wait > 0 and self.board.queued_count(claim.model) > 1:
-            await asyncio.sleep(wait)  # under load, let compatible jobs arrive
+        queued = self.board.queued_count(claim.model)
+        if wait > 0 and 1 < queued < claim.max_jobs:
+            await asyncio.sleep(wait)  # under load, let compatible jobs fill the batch
         jobs = self.board.claim(claim.model, claim.worker, claim.max_jobs, claim.max_images)
         if jobs:
             self._claims[claim.ticket_id] = (claim.worker, [job.id for job in jobs])

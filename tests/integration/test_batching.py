@@ -88,3 +88,17 @@ def test_each_batch_member_reports_its_own_progress(app):
     for job in queued:
         steps = [e["step"] for e in events if e["job_id"] == job["id"] and e["type"] == "progress"]
         assert steps == [1, 2, 3, 4, 5]
+
+
+def test_next_batch_is_claimed_before_the_last_one_is_stored(app):
+    """The replica claims the next ticket's jobs when the running batch reaches its last
+    step, so the decode, PNGs and completions of one batch overlap the next one."""
+    blocker, queued = queue_behind_blocker(
+        app, [{"prompt": "first", "steps": 4, "width": 192, "height": 192}]
+    )
+    first = app.wait(blocker["id"])
+    # The queued job is incompatible with the blocker (other steps and size), so it ran
+    # in its own batch, claimed while the blocker was still being stored.
+    second = app.wait(queued[0]["id"])
+    assert first["status"] == second["status"] == "succeeded"
+    assert first["started_at"] < second["started_at"] < first["finished_at"]
