@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -113,17 +113,16 @@ class AppArgs(BaseModel):
         "LoRA sets switch without reading files.",
     )
     max_batch_jobs: int = Field(
-        4,
+        16,
         ge=1,
         le=64,
         description="Most compatible queued jobs a replica runs as one pipeline call.",
     )
-    max_batch_images: int = Field(
-        16,
-        ge=1,
-        le=512,
+    max_batch_images: Annotated[int, Field(ge=1, le=512)] | Literal["auto"] = Field(
+        "auto",
         description="Most images in one pipeline call (a batch of jobs stops before it); "
-        "a single job larger than this still runs alone.",
+        "a single job larger than this still runs alone. 'auto' = 8 on CPU; on CUDA up to "
+        "64, as many as the memory left after loading holds (measured per model at load).",
     )
     batch_wait_s: float = Field(
         0.0,

@@ -14,6 +14,7 @@ from ray import serve
 
 from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters
+from novagenia.engine.batch_memory import device_headroom
 from novagenia.engine.device import DevicePlan
 from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
 from novagenia.engine.runner import JobRunner, describe_error
@@ -32,6 +33,7 @@ class Diffusion:
     def __init__(self, args: dict[str, Any], gpus: float) -> None:
         configure_logging()
         self.args = AppArgs.model_validate(args)
+        self.gpus = gpus
         self.plan = DevicePlan.for_replica(
             gpus,
             self.args.dtype,
@@ -87,7 +89,9 @@ class Diffusion:
         if model_id in await self.loaded_models():
             return await self.load_model(model_id)
         async with self.runner.device_lock:
-            return await self.load_model(model_id)
+            loaded = await self.load_model(model_id)
+            self.runner.device_headroom = await asyncio.to_thread(device_headroom, self.gpus)
+            return loaded
 
     async def loaded_models(self) -> list[str]:
         wrapper = getattr(self._multiplexed, "__serve_multiplex_wrapper", None)

@@ -14,6 +14,7 @@ from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusio
 from diffusers.loaders.single_file_utils import fetch_diffusers_config
 from huggingface_hub import constants
 
+from novagenia.engine.batch_memory import measure_bytes_per_pixel
 from novagenia.engine.device import DevicePlan
 from novagenia.engine.previews import LatentProjection, fit_latent_projection
 from novagenia.models import checkpoint_family, checkpoint_keys
@@ -32,10 +33,13 @@ class LoadedPipeline:
         model_id: str,
         pipeline: DiffusionPipeline,
         previews: LatentProjection | None = None,
+        bytes_per_pixel: float | None = None,
     ) -> None:
         self.model_id = model_id
         self.pipeline = pipeline
         self.previews = previews  # None: this model gets no live previews
+        # Peak memory per image pixel on CUDA (engine/batch_memory.py); None elsewhere
+        self.bytes_per_pixel = bytes_per_pixel
         # The model's own scheduler settings, kept because samplers replace the scheduler
         self.scheduler_config = dict(pipeline.scheduler.config)
         self._users = 0
@@ -94,9 +98,10 @@ def load_pipeline(
     previews = fit_latent_projection(pipeline)
     if plan.compile_unet and hasattr(pipeline, "unet"):
         compile_and_warm(pipeline)
+    bytes_per_pixel = measure_bytes_per_pixel(pipeline)
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
-    return LoadedPipeline(model_id, pipeline, previews)
+    return LoadedPipeline(model_id, pipeline, previews, bytes_per_pixel)
 
 
 def compile_and_warm(pipeline: DiffusionPipeline) -> None:

@@ -18,6 +18,7 @@ import torch
 
 from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters, LoraError
+from novagenia.engine.batch_memory import auto_max_images, max_batch_pixels
 from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline
@@ -71,6 +72,8 @@ class JobRunner:
         self._claim_lock = asyncio.Lock()
         self.next_claim_open = asyncio.Event()
         self.next_claim_open.set()
+        # Free device memory after the latest load (CUDA; engine/batch_memory.py)
+        self.device_headroom: int | None = None
 
     async def run_ticket(self, loaded: LoadedPipeline, ticket_id: str) -> int:
         """The best queued job(s) of the loaded model, start to finish; returns how many
@@ -81,7 +84,7 @@ class JobRunner:
         completions) runs while the next one holds the device."""
         async with self._claim_lock:
             await self.next_claim_open.wait()
-            jobs = await self.claim(loaded.model_id, ticket_id)
+            jobs = await self.claim(loaded.model_id, ticket_id, loaded.bytes_per_pixel)
             if not jobs:
                 return 0
             self.next_claim_open.clear()
@@ -137,13 +140,23 @@ class JobRunner:
 
     # ------------------------------------------------------------------ the steps
 
-    async def claim(self, model_id: str, ticket_id: str, max_jobs: int | None = None) -> list[Job]:
+    async def claim(
+        self,
+        model_id: str,
+        ticket_id: str,
+        bytes_per_pixel: float | None = None,
+        max_jobs: int | None = None,
+    ) -> list[Job]:
+        max_images = self.args.max_batch_images
         request = ClaimRequest(
             model=model_id,
             worker=self.worker,
             ticket_id=ticket_id,
             max_jobs=max_jobs or self.args.max_batch_jobs,
-            max_images=self.args.max_batch_images,
+            max_images=auto_max_images(self.device) if max_images == "auto" else max_images,
+            max_pixels=max_batch_pixels(self.device_headroom, bytes_per_pixel)
+            if max_images == "auto"
+            else None,
         )
         return await self.board.claim.remote(request)
 

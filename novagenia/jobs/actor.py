@@ -170,7 +170,9 @@ class JobBoardActor:
         queued = self.board.queued_count(claim.model)
         if wait > 0 and 1 < queued < claim.max_jobs:
             await asyncio.sleep(wait)  # under load, let compatible jobs fill the batch
-        jobs = self.board.claim(claim.model, claim.worker, claim.max_jobs, claim.max_images)
+        jobs = self.board.claim(
+            claim.model, claim.worker, claim.max_jobs, claim.max_images, claim.max_pixels
+        )
         if jobs:
             self._claims[claim.ticket_id] = (claim.worker, [job.id for job in jobs])
         return jobs

@@ -222,16 +222,21 @@ class JobBoard:
         return job
 
     def claim(
-        self, model: str, worker: str, max_jobs: int = 1, max_images: int | None = None
+        self,
+        model: str,
+        worker: str,
+        max_jobs: int = 1,
+        max_images: int | None = None,
+        max_pixels: int | None = None,
     ) -> list[Job]:
         """Hands the best queued job for `model` (plus compatible ones, up to `max_jobs`
-        jobs and `max_images` images) to `worker`; they are running from now on, under a
-        lease the worker renews."""
+        jobs, `max_images` images and `max_pixels` image pixels) to `worker`; they are
+        running from now on, under a lease the worker renews."""
         queue = self._queues.get(model)
         if not queue:
             return []
         queued = ((key, self._active[key[3]]) for key in queue)
-        batch = pick_batch(queued, max_jobs, max_images)
+        batch = pick_batch(queued, max_jobs, max_images, max_pixels)
         now = time.time()
         for job in batch:
             self._dequeue(job, served=True)

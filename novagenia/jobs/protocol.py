@@ -23,6 +23,9 @@ class ClaimRequest(BaseModel):
     ticket_id: str
     max_jobs: int = Field(1, ge=1)
     max_images: int | None = Field(None, ge=1)
+    max_pixels: int | None = Field(
+        None, ge=1, description="Most image pixels (width × height × images) in the batch."
+    )
 
 
 class ProgressReport(BaseModel):

@@ -39,16 +39,23 @@ def batch_signature(request: GenerationRequest) -> tuple:
 
 
 def pick_batch(
-    queued: Iterable[tuple[QueueKey, Job]], max_jobs: int, max_images: int | None
+    queued: Iterable[tuple[QueueKey, Job]],
+    max_jobs: int,
+    max_images: int | None,
+    max_pixels: int | None = None,
 ) -> list[Job]:
     """From a non-empty queue in run order: its head plus the compatible jobs that follow,
-    within both bounds. A batch may pass over jobs of its own level, never one of a higher
-    level than the next job it takes (it must not overtake a higher-priority job)."""
+    within the bounds (jobs, images, and image pixels: what a batch's memory grows with;
+    the head always runs). A batch may pass over jobs of its own level, never one of a
+    higher level than the next job it takes (it must not overtake a higher-priority job)."""
     ordered = iter(queued)
     _, first = next(ordered)
     batch = [first]
     signature = batch_signature(first.request)
     images = first.request.batch_size
+    if max_pixels is not None:  # the batch shares the head's size (batch_signature)
+        by_memory = max(1, max_pixels // (first.request.width * first.request.height))
+        max_images = by_memory if max_images is None else min(max_images, by_memory)
     skipped_level: int | None = None  # -level of the first job passed over
     for key, candidate in ordered:
         if len(batch) >= max_jobs:

@@ -29,7 +29,7 @@ def app(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     save_tiny_random(data / "models" / "local" / "tiny-two")
     write_lora(data / "loras" / "paper-cut.safetensors", seed=1)
-    with served_app(data, api_keys=[KEY], default_model=TINY) as served:
+    with served_app(data, api_keys=[KEY], default_model=TINY, max_batch_jobs=4) as served:
         yield served
 
 

@@ -13,9 +13,8 @@ from novagenia.jobs.store import JobStore
 
 
 def request(priority: int = 0, model: str = "m", **extra) -> GenerationRequest:
-    return GenerationRequest(
-        prompt="p", model=model, priority=priority, seed=1, width=64, height=64, **extra
-    )
+    extra = {"width": 64, "height": 64, **extra}
+    return GenerationRequest(prompt="p", model=model, priority=priority, seed=1, **extra)
 
 
 @pytest.fixture
@@ -103,6 +102,17 @@ def test_a_batch_is_capped_by_its_images_too(board):
         board.submit(name, request(batch_size=size), None)
     assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=9)] == ["a", "b", "c"]
     assert [j.id for j in board.claim("m", "w", max_jobs=8, max_images=2)] == ["d"]  # alone
+
+
+def test_a_batch_is_capped_by_its_pixels_at_its_size(board):
+    for name in "abcde":
+        board.submit(name, request(), None)  # 64x64: 4096 pixels each
+    board.submit("big", request(batch_size=2, width=128, height=128), None)
+    claim = board.claim("m", "w", max_jobs=8, max_images=4, max_pixels=3 * 4096 + 100)
+    assert [j.id for j in claim] == ["a", "b", "c"]
+    assert [j.id for j in board.claim("m", "w", max_jobs=8, max_pixels=10**6)] == ["d", "e"]
+    # Bigger than the bound on its own: it still runs, alone.
+    assert [j.id for j in board.claim("m", "w", max_jobs=8, max_pixels=4096)] == ["big"]
 
 
 def test_a_stored_row_that_no_longer_validates_is_quarantined(tmp_path, caplog):
