@@ -74,10 +74,17 @@ class AppArgs(BaseModel):
         "auto",
         description="Weights dtype on CUDA ('auto' = bf16 where supported, else fp16); CPU uses float32.",
     )
-    compile_unet: bool = Field(
-        False,
-        description="torch.compile each loaded UNet (warmed at load): faster steps on GPUs, "
-        "a slower first load.",
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="The compiled fast path (torch.compile of the denoiser and the VAE "
+        "decoder, CUDA graphs on CUDA, fused QKV projections), warmed at load and cached "
+        "under <data_dir>/compile-cache. 'auto' = on CUDA, off on CPU (where each new image "
+        "size compiles for about a minute).",
+    )
+    compile_warmup_batches: list[Annotated[int, Field(ge=1, le=64)]] = Field(
+        default_factory=lambda: [1],
+        max_length=8,
+        description="Batch sizes compiled and warmed at each model's native size at load.",
     )
     bookkeeping_nice: int = Field(
         10,
@@ -198,6 +205,10 @@ class AppArgs(BaseModel):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def compile_cache_dir(self) -> Path:
+        return self.data_dir / "compile-cache"
 
     @property
     def loras_dir(self) -> Path:

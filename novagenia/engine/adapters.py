@@ -22,6 +22,7 @@ import torch
 from diffusers import DiffusionPipeline
 from peft.tuners.tuners_utils import BaseTunerLayer
 
+from novagenia.engine.fastpath import unfuse_qkv
 from novagenia.jobs.schemas import LoraRef
 from novagenia.loras.library import LoraLibrary, LoraNotFound
 from novagenia.safetensors_header import read_header
@@ -60,6 +61,7 @@ class LoraAdapters:
             if held:
                 pipeline.disable_lora()
             return
+        unfuse_qkv(pipeline)
         adapters = [self._ensure_loaded(pipeline, model_id, held, lora.name) for lora in wanted]
         pipeline.enable_lora()
         pipeline.set_adapters(adapters, adapter_weights=[lora.weight for lora in wanted])

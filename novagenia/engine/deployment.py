@@ -16,6 +16,7 @@ from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters
 from novagenia.engine.batch_memory import device_headroom
 from novagenia.engine.device import DevicePlan
+from novagenia.engine.fastpath import use_compile_cache
 from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
 from novagenia.engine.runner import JobRunner, describe_error
 from novagenia.jobs.actor import get_board
@@ -38,8 +39,11 @@ class Diffusion:
             gpus,
             self.args.dtype,
             cpu_threads=max(1, int(self.args.cpus_per_replica)),
-            compile_unet=self.args.compile_unet,
+            compile=self.args.compile,
+            warmup_batches=tuple(self.args.compile_warmup_batches),
         )
+        if self.plan.compile:
+            use_compile_cache(self.args.compile_cache_dir)
         self.registry = ModelRegistry(self.args.models_dir, self.args.default_model)
         self.board = get_board(self.args)
         self.worker = serve.get_replica_context().replica_id.unique_id

@@ -7,16 +7,24 @@ from dataclasses import dataclass
 
 import torch
 
+from novagenia.engine.fastpath import compile_wanted
+
 
 @dataclass(frozen=True)
 class DevicePlan:
     device: str
     dtype: torch.dtype
-    compile_unet: bool = False
+    compile: bool = False  # the compiled fast path (engine/fastpath.py)
+    warmup_batches: tuple[int, ...] = (1,)
 
     @classmethod
     def for_replica(
-        cls, gpus: float, dtype: str = "auto", cpu_threads: int = 1, compile_unet: bool = False
+        cls,
+        gpus: float,
+        dtype: str = "auto",
+        cpu_threads: int = 1,
+        compile: str = "off",
+        warmup_batches: tuple[int, ...] = (1,),
     ) -> DevicePlan:
         """CUDA with fp16/bf16 when this replica holds a GPU share, CPU float32 otherwise.
 
@@ -32,6 +40,6 @@ class DevicePlan:
                 chosen = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
             else:
                 chosen = getattr(torch, dtype)
-            return cls("cuda", chosen, compile_unet)
+            return cls("cuda", chosen, compile_wanted(compile, "cuda"), warmup_batches)
         torch.set_num_threads(max(1, cpu_threads))
-        return cls("cpu", torch.float32, compile_unet)
+        return cls("cpu", torch.float32, compile_wanted(compile, "cpu"), warmup_batches)

@@ -16,6 +16,7 @@ from huggingface_hub import constants
 
 from novagenia.engine.batch_memory import measure_bytes_per_pixel
 from novagenia.engine.device import DevicePlan
+from novagenia.engine.fastpath import compile_pipeline, denoiser_of
 from novagenia.engine.previews import LatentProjection, fit_latent_projection
 from novagenia.models import checkpoint_family, checkpoint_keys
 from novagenia.safetensors_header import read_header
@@ -90,29 +91,18 @@ def load_pipeline(
         )
     pipeline.set_progress_bar_config(disable=True)
     pipeline.to(plan.device)
-    if plan.device == "cuda" and hasattr(pipeline, "unet"):
-        pipeline.unet.to(memory_format=torch.channels_last)
     if hasattr(pipeline, "vae") and hasattr(pipeline.vae, "enable_tiling"):
         # Tiled decode only kicks in above the tile size: cheap insurance for big images.
         pipeline.vae.enable_tiling()
     previews = fit_latent_projection(pipeline)
-    if plan.compile_unet and hasattr(pipeline, "unet"):
-        compile_and_warm(pipeline)
+    if plan.compile and denoiser_of(pipeline) is not None:
+        compile_pipeline(pipeline, plan.warmup_batches)
+    elif plan.device == "cuda" and hasattr(pipeline, "unet"):
+        pipeline.unet.to(memory_format=torch.channels_last)
     bytes_per_pixel = measure_bytes_per_pixel(pipeline)
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
     return LoadedPipeline(model_id, pipeline, previews, bytes_per_pixel)
-
-
-def compile_and_warm(pipeline: DiffusionPipeline) -> None:
-    """`torch.compile` the UNet and run one short generation at the native size, so the
-    compile cost lands at load time, not on the first job (other sizes compile on first
-    use)."""
-    pipeline.unet = torch.compile(pipeline.unet)
-    started = time.perf_counter()
-    with torch.inference_mode():
-        pipeline(prompt="warm-up", num_inference_steps=2, guidance_scale=5.0)
-    logger.info("compiled the UNet and warmed up in %.1f s", time.perf_counter() - started)
 
 
 def _checkpoint_shapes(path: Path) -> dict[str, SimpleNamespace]:

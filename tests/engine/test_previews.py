@@ -20,7 +20,7 @@ CASES = [("red", "circle", "blue"), ("yellow", "square", "black"), ("white", "tr
 
 @pytest.fixture(scope="module")
 def loaded():
-    plan = DevicePlan.for_replica(0, "auto", cpu_threads=1, compile_unet=False)
+    plan = DevicePlan.for_replica(0, "auto", cpu_threads=1)
     return load_pipeline(TINY_SHAPES, EMBEDDED_DIR / "tiny-shapes", plan)
 
 
