@@ -45,6 +45,12 @@ def report() -> str:
         f"| {overhead.direct_median_s * 1000:.1f} ms | {overhead.served_median_s * 1000:.1f} ms"
         f" | **{overhead.ratio:.2f}** | {overhead.delay_p50_s * 1000:.1f} ms"
         f" | {overhead.delay_p95_s * 1000:.1f} ms |",
+        "",
+        "Where a served job's time goes (medians of each phase, from the job's timestamps):",
+        "",
+        "| phase | ms |",
+        "|---|---|",
+        *(f"| {name} | {s * 1000:.1f} |" for name, s in overhead.phase_medians_s.items()),
     ]
     for size in BURST_SIZES:
         rows = measure_batching(BURST_IMAGES, STEPS, size)
