@@ -60,7 +60,7 @@ class Diffusion:
             # A plain function: Serve keeps its LRU state on the decorated object, which
             # a bound method cannot carry. The bound is configurable, hence not a decorator.
             path = await asyncio.to_thread(self.registry.materialize, model_id)
-            return await asyncio.to_thread(
+            return await self.runner.on_pipeline_thread(
                 load_pipeline, model_id, path, self.plan, self.registry.models_dir
             )
 
@@ -85,7 +85,12 @@ class Diffusion:
                 f"model {model_id!r} could not be loaded: {describe_error(exc)}",
             )
         self._note_loaded()
-        return await self.runner.run_ticket(loaded, ticket_id)
+        # Held from before the claim: an eviction meanwhile must not free it.
+        loaded.acquire()
+        try:
+            return await self.runner.run_ticket(loaded, ticket_id)
+        finally:
+            loaded.release()
 
     async def _load(self, model_id: str) -> LoadedPipeline:
         """The ticket's pipeline. A model not yet loaded loads only while the device is
@@ -94,7 +99,9 @@ class Diffusion:
             return await self.load_model(model_id)
         async with self.runner.device_lock:
             loaded = await self.load_model(model_id)
-            self.runner.device_headroom = await asyncio.to_thread(device_headroom, self.gpus)
+            self.runner.device_headroom = await self.runner.on_pipeline_thread(
+                device_headroom, self.gpus
+            )
             return loaded
 
     async def loaded_models(self) -> list[str]:

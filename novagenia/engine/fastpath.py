@@ -30,7 +30,6 @@ def use_compile_cache(cache_dir: Path) -> None:
     Called before the first compile in the process: Inductor reads it when it compiles."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)
-    torch._inductor.config.fx_graph_cache = True
 
 
 def denoiser_of(pipeline: DiffusionPipeline) -> torch.nn.Module | None:
@@ -82,7 +81,14 @@ def unfuse_qkv(pipeline: DiffusionPipeline) -> None:
     no longer calls: before the first LoRA is applied, attention goes back to them (once;
     a compiled denoiser compiles again)."""
     denoiser = denoiser_of(pipeline)
-    if getattr(denoiser, "original_attn_processors", None) is not None:
-        denoiser.unfuse_qkv_projections()
-        denoiser.original_attn_processors = None
-        logger.info("QKV projections unfused for LoRA adapters")
+    if getattr(denoiser, "original_attn_processors", None) is None:
+        return
+    denoiser.unfuse_qkv_projections()
+    denoiser.original_attn_processors = None
+    for module in denoiser.modules():  # the fused copies of the weights go
+        if getattr(module, "fused_projections", False):
+            for fused in ("to_qkv", "to_kv", "to_added_qkv"):
+                if hasattr(module, fused):
+                    delattr(module, fused)
+            module.fused_projections = False
+    logger.info("QKV projections unfused for LoRA adapters")

@@ -95,11 +95,12 @@ def load_pipeline(
         # Tiled decode only kicks in above the tile size: cheap insurance for big images.
         pipeline.vae.enable_tiling()
     previews = fit_latent_projection(pipeline)
+    # Measured before compiling: a replayed CUDA graph's memory is not the batch's peak.
+    bytes_per_pixel = measure_bytes_per_pixel(pipeline)
     if plan.compile and denoiser_of(pipeline) is not None:
         compile_pipeline(pipeline, plan.warmup_batches)
     elif plan.device == "cuda" and hasattr(pipeline, "unet"):
         pipeline.unet.to(memory_format=torch.channels_last)
-    bytes_per_pixel = measure_bytes_per_pixel(pipeline)
     seconds = time.perf_counter() - started
     logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
     return LoadedPipeline(model_id, pipeline, previews, bytes_per_pixel)

@@ -69,6 +69,7 @@ class ProgressReporter:
         self._in_flight = self._board.report.remote(self._worker, batch) if batch else None
 
     def _take_answer(self, ref: ray.ObjectRef) -> None:
+        """Only for a call already answered: `ray.get` then returns at once."""
         self._in_flight = None
         try:
             self.stop.update(ray.get(ref))
@@ -106,8 +107,13 @@ class ProgressReporter:
             await asyncio.gather(*self._renders)
         while self._in_flight is not None or self._pending:
             if self._in_flight is not None:
-                await asyncio.wait([asyncio.wrap_future(self._in_flight.future())])
+                in_flight = self._in_flight
+                try:
+                    self.stop.update(await in_flight)
+                except Exception:
+                    logger.exception("progress report failed")
                 with self._lock:
-                    self._take_answer(self._in_flight)
+                    if self._in_flight is in_flight:
+                        self._in_flight = None
             with self._lock:
                 self._send()

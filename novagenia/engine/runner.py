@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import torch
 
@@ -30,6 +33,7 @@ from novagenia.monitoring import record_generation
 from novagenia.outputs import OutputStore
 
 logger = logging.getLogger("novagenia.diffusion")
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,6 +73,7 @@ class JobRunner:
         # batch before it reaches its last step (`next_claim_open`), so the claim and
         # the hand-over overlap the decode, and priorities hold up to then.
         self.device_lock = asyncio.Lock()
+        self.pipeline_thread = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
         self._claim_lock = asyncio.Lock()
         self.next_claim_open = asyncio.Event()
         self.next_claim_open.set()
@@ -88,36 +93,49 @@ class JobRunner:
             if not jobs:
                 return 0
             self.next_claim_open.clear()
-        plan = BatchPlan.from_jobs(jobs)
         loop = asyncio.get_running_loop()
+        opened = False
+
+        def open_next_claim() -> None:
+            """Once per ticket: a second call, after the next ticket has claimed and
+            closed the gate, would let a third one claim while the device is busy."""
+            nonlocal opened
+            if not opened:
+                opened = True
+                self.next_claim_open.set()
+
         reporter = ProgressReporter(self.board, self.worker, loop)
         # Claimed jobs keep their leases while they wait for the device and while stored.
         heartbeat = loop.create_task(self._heartbeat(reporter, [job.id for job in jobs]))
         try:
+            plan = BatchPlan.from_jobs(jobs)
             try:
                 async with self.device_lock:
-                    outcome = await self.run_batch(loaded, jobs, plan, reporter)
+                    outcome = await self.run_batch(loaded, jobs, plan, reporter, open_next_claim)
             finally:
-                self.next_claim_open.set()
+                open_next_claim()
             await reporter.close()
             await self.finish(jobs, plan, outcome)
         finally:
+            open_next_claim()
             heartbeat.cancel()
         return len(jobs)
 
     async def run_batch(
-        self, loaded: LoadedPipeline, jobs: list[Job], plan: BatchPlan, reporter: ProgressReporter
+        self,
+        loaded: LoadedPipeline,
+        jobs: list[Job],
+        plan: BatchPlan,
+        reporter: ProgressReporter,
+        open_next_claim: Callable[[], None],
     ) -> BatchOutcome:
-        """What holds the device: the batch's LoRA set, then its denoising and decode."""
-        pipeline = loaded.acquire()
+        """What holds the device: the batch's LoRA set, then its denoising and decode.
+        The caller holds `loaded` (LoadedPipeline.acquire) from before the claim."""
         try:
-            await self.activate_loras(pipeline, loaded.model_id, jobs)
+            await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
         except Exception as exc:
             return BatchOutcome(images=None, error=exc, stopped=set())
-        else:
-            return await self.generate(loaded, pipeline, jobs, plan, reporter)
-        finally:
-            loaded.release()
+        return await self.generate(loaded, jobs, plan, reporter, open_next_claim)
 
     async def finish(self, jobs: list[Job], plan: BatchPlan, outcome: BatchOutcome) -> None:
         """Stores each job's pictures and reports how it ended, job by job."""
@@ -160,26 +178,35 @@ class JobRunner:
         )
         return await self.board.claim.remote(request)
 
+    async def on_pipeline_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Runs `function` on the replica's one pipeline thread. Every pipeline call goes
+        there: CUDA graphs (the compiled path) are recorded per thread, so warm-up and
+        jobs must share one."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pipeline_thread, partial(function, *args))
+
     async def activate_loras(self, pipeline, model_id: str, jobs: list[Job]) -> None:
         """The jobs of one batch share their LoRA set (see `jobs.run_order.batch_signature`)."""
-        await asyncio.to_thread(self.loras.activate, pipeline, model_id, jobs[0].request.loras)
+        await self.on_pipeline_thread(
+            self.loras.activate, pipeline, model_id, jobs[0].request.loras
+        )
 
     async def generate(
         self,
         loaded: LoadedPipeline,
-        pipeline,
         jobs: list[Job],
         plan: BatchPlan,
         reporter: ProgressReporter,
+        open_next_claim: Callable[[], None],
     ) -> BatchOutcome:
-        """Runs the pipeline in a thread, reporting each step; a step finds out when every
-        job must stop."""
-        on_step = self._step_callback(reporter, jobs, plan, loaded.previews)
+        """Runs the pipeline on the pipeline thread, reporting each step; a step finds out
+        when every job must stop."""
+        on_step = self._step_callback(reporter, jobs, plan, loaded.previews, open_next_claim)
         images, error = None, None
         started = time.perf_counter()
         try:
-            images = await asyncio.to_thread(
-                generate, pipeline, plan, on_step, loaded.scheduler_config
+            images = await self.on_pipeline_thread(
+                generate, loaded.pipeline, plan, on_step, loaded.scheduler_config
             )
         except GenerationStopped:
             pass
@@ -237,6 +264,7 @@ class JobRunner:
         jobs: list[Job],
         plan: BatchPlan,
         previews: LatentProjection | None,
+        open_next_claim: Callable[[], None],
     ):
         started = time.perf_counter()
         total = plan.request.steps
@@ -248,7 +276,7 @@ class JobRunner:
             if all(job.id in reporter.stop for job in jobs):
                 raise GenerationStopped()
             if step == total:  # only the decode is left: the next batch may claim
-                loop.call_soon_threadsafe(self.next_claim_open.set)
+                loop.call_soon_threadsafe(open_next_claim)
             elapsed = time.perf_counter() - started
             now = time.time()
             reporter.post(

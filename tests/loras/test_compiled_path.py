@@ -58,6 +58,8 @@ def test_lora_applies_on_the_fast_path_as_on_the_plain_one(library, prepare):
     assert np.abs(with_lora - draw(*plain)).max() > 20
     assert np.abs(draw(*fast, ("style", 1.0)) - with_lora).max() <= 2
     assert np.abs(draw(*fast) - draw(*plain)).max() <= 2  # and back to the base model
+    unet = fast[0].unet
+    assert not any(hasattr(m, "to_qkv") or hasattr(m, "to_kv") for m in unet.modules())
 
 
 def test_compiling_keeps_the_denoiser_class_and_warms_up(library):
