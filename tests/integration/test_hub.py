@@ -174,7 +174,8 @@ def test_two_models_served_side_by_side(app):
     """2 replicas holding 1 model each, both the embedded one: while one of them loads
     OTHER, the other keeps finishing jobs for the embedded model."""
     for _ in range(10):  # until both replicas hold the embedded model
-        warm = [app.submit(prompt="warm", steps=8, width=64, height=64) for _ in range(2)]
+        # Four unbatchable jobs: a replica takes two tickets, so the others go elsewhere.
+        warm = [app.submit(prompt="warm", steps=20 + i, width=64, height=64) for i in range(4)]
         assert all(app.wait(job["id"])["status"] == "succeeded" for job in warm)
         if len(models(app)[TINY]["loaded_on"]) == 2:
             break
