@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import socket
-import time
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx2
@@ -22,11 +23,10 @@ from novagenia.hub.errors import (
     HubDiskFull,
     HubRefused,
     HubRepoNotFound,
-    HubUnavailable,
 )
 from novagenia.hub.plan import partial_dir, plan_download
 from novagenia.hub.protocol import ACTIVE, DownloadRequest, DownloadStatus
-from novagenia.hub.search import search_models, search_within
+from novagenia.hub.search import search_models
 from novagenia.hub.settings import HubSettings
 from novagenia.models import ModelRegistry
 from tests.hub_server import TOKEN, HubRepo, local_hub
@@ -94,25 +94,43 @@ def test_search_offline_answers_empty(monkeypatch):
     assert found.offline and found.models == []
 
 
-def test_search_says_quickly_when_the_hub_does_not_answer(monkeypatch):
-    """A Hub that accepts connections and never answers (as a dead network looks)."""
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+SILENT_HUB_SEARCH = """
+import asyncio, os, socket, sys, time
+from huggingface_hub import constants
+from novagenia.hub.errors import HubUnavailable
+from novagenia.hub.search import search_within
+from novagenia.hub.settings import HubSettings
+constants.HF_HUB_OFFLINE = False
+with socket.socket() as silent:  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    started = time.monotonic()
+    try:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        asyncio.new_event_loop().run_until_complete(
+            search_within(HubSettings(endpoint=endpoint), "sd", 5, "likes", 0.5)
+        )
+    except HubUnavailable as exc:
+        print(f"{time.monotonic() - started:.3f} {exc}", flush=True)
+os._exit(0)  # not waiting for the abandoned search thread's retries
+"""
 
-    async def search(endpoint: str) -> float:
-        started = time.monotonic()
-        with pytest.raises(HubUnavailable, match="cannot be reached"):
-            await search_within(HubSettings(endpoint=endpoint), "sd", 5, "likes", 0.5)
-        return time.monotonic() - started
 
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        loop = asyncio.new_event_loop()
-        try:  # not asyncio.run: it would wait for the abandoned search thread
-            waited = loop.run_until_complete(search(f"http://127.0.0.1:{silent.getsockname()[1]}"))
-        finally:
-            loop.close()
-    assert waited < 5  # the answer came at the deadline, not after the Hub's retries
+def test_search_says_quickly_when_the_hub_does_not_answer():
+    """A Hub that accepts connections and never answers (as a dead network looks). In a
+    process of its own: the abandoned search thread goes on retrying, and a retry that
+    fails to connect closes huggingface_hub's shared HTTP client, under other tests'
+    downloads."""
+    result = subprocess.run(
+        [sys.executable, "-c", SILENT_HUB_SEARCH],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    waited, _, message = result.stdout.strip().partition(" ")
+    assert "cannot be reached" in message, result.stdout + result.stderr
+    assert float(waited) < 5  # the answer came at the deadline, not after the Hub's retries
 
 
 def test_download_installs_a_loadable_model_with_progress(hub, tmp_path):
