@@ -86,11 +86,11 @@ class ProgressReporter:
             image = await asyncio.to_thread(render)
             if image is not None:
                 url = await asyncio.to_thread(as_data_url, image)
-                self.post_from_loop([PreviewReport(job_id=job_id, step=step, image=url)])
+                self._post_from_loop([PreviewReport(job_id=job_id, step=step, image=url)])
         except Exception:
             logger.warning("preview of %s at step %d failed", job_id, step, exc_info=True)
 
-    def post_from_loop(self, reports: list[WorkerReport]) -> None:
+    def _post_from_loop(self, reports: list[WorkerReport]) -> None:
         with self._lock:
             self._pending.extend(reports)
             if self._in_flight is None:

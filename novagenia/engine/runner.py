@@ -111,7 +111,7 @@ class JobRunner:
             plan = BatchPlan.from_jobs(jobs)
             try:
                 async with self.device_lock:
-                    outcome = await self.run_batch(loaded, jobs, plan, reporter, open_next_claim)
+                    outcome = await self.generate(loaded, jobs, plan, reporter, open_next_claim)
             finally:
                 open_next_claim()
             await reporter.close()
@@ -120,22 +120,6 @@ class JobRunner:
             open_next_claim()
             heartbeat.cancel()
         return len(jobs)
-
-    async def run_batch(
-        self,
-        loaded: LoadedPipeline,
-        jobs: list[Job],
-        plan: BatchPlan,
-        reporter: ProgressReporter,
-        open_next_claim: Callable[[], None],
-    ) -> BatchOutcome:
-        """What holds the device: the batch's LoRA set, then its denoising and decode.
-        The caller holds `loaded` (LoadedPipeline.acquire) from before the claim."""
-        try:
-            await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
-        except Exception as exc:
-            return BatchOutcome(images=None, error=exc, stopped=set())
-        return await self.generate(loaded, jobs, plan, reporter, open_next_claim)
 
     async def finish(self, jobs: list[Job], plan: BatchPlan, outcome: BatchOutcome) -> None:
         """Stores each job's pictures and reports how it ended, job by job."""
@@ -166,15 +150,14 @@ class JobRunner:
         max_jobs: int | None = None,
     ) -> list[Job]:
         max_images = self.args.max_batch_images
+        auto = max_images == "auto"
         request = ClaimRequest(
             model=model_id,
             worker=self.worker,
             ticket_id=ticket_id,
             max_jobs=max_jobs or self.args.max_batch_jobs,
-            max_images=auto_max_images(self.device) if max_images == "auto" else max_images,
-            max_pixels=max_batch_pixels(self.device_headroom, bytes_per_pixel)
-            if max_images == "auto"
-            else None,
+            max_images=auto_max_images(self.device) if auto else max_images,
+            max_pixels=max_batch_pixels(self.device_headroom, bytes_per_pixel) if auto else None,
         )
         return await self.board.claim.remote(request)
 
@@ -199,8 +182,13 @@ class JobRunner:
         reporter: ProgressReporter,
         open_next_claim: Callable[[], None],
     ) -> BatchOutcome:
-        """Runs the pipeline on the pipeline thread, reporting each step; a step finds out
-        when every job must stop."""
+        """What holds the device: the batch's LoRA set, then the pipeline on the pipeline
+        thread, reporting each step; a step finds out when every job must stop. The caller
+        holds `loaded` (LoadedPipeline.acquire) from before the claim."""
+        try:
+            await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
+        except Exception as exc:
+            return BatchOutcome(images=None, error=exc, stopped=set())
         on_step = self._step_callback(reporter, jobs, plan, loaded.previews, open_next_claim)
         images, error = None, None
         started = time.perf_counter()

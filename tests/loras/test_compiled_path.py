@@ -9,15 +9,12 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
 from novagenia.engine.adapters import LoraAdapters
 from novagenia.engine.fastpath import compile_pipeline, fuse_qkv
-from novagenia.jobs.schemas import LoraRef
 from novagenia.loras.library import LoraLibrary
-
-MODEL = "novagenia/tiny-random"
+from tests.loras.test_adapters import draw
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +31,6 @@ def pipeline_with(library, prepare) -> tuple:
     return pipeline, LoraAdapters(library, max_per_pipeline=2)
 
 
-def draw(pipeline, adapters, *loras: tuple[str, float]) -> np.ndarray:
-    adapters.activate(pipeline, MODEL, [LoraRef(name=n, weight=w) for n, w in loras])
-    generator = torch.Generator().manual_seed(3)
-    image = pipeline(
-        "a red circle", width=64, height=64, num_inference_steps=2, generator=generator
-    ).images[0]
-    return np.asarray(image).astype(int)
-
-
 @pytest.mark.parametrize(
     "prepare",
     [
@@ -53,11 +41,11 @@ def draw(pipeline, adapters, *loras: tuple[str, float]) -> np.ndarray:
 def test_lora_applies_on_the_fast_path_as_on_the_plain_one(library, prepare):
     plain = pipeline_with(library, lambda p: None)
     fast = pipeline_with(library, prepare)
-    assert np.abs(draw(*fast) - draw(*plain)).max() <= 2  # fused matmuls round differently
-    with_lora = draw(*plain, ("style", 1.0))
-    assert np.abs(with_lora - draw(*plain)).max() > 20
-    assert np.abs(draw(*fast, ("style", 1.0)) - with_lora).max() <= 2
-    assert np.abs(draw(*fast) - draw(*plain)).max() <= 2  # and back to the base model
+    assert np.abs(draw(fast) - draw(plain)).max() <= 2  # fused matmuls round differently
+    with_lora = draw(plain, ("style", 1.0))
+    assert np.abs(with_lora - draw(plain)).max() > 20
+    assert np.abs(draw(fast, ("style", 1.0)) - with_lora).max() <= 2
+    assert np.abs(draw(fast) - draw(plain)).max() <= 2  # and back to the base model
     unet = fast[0].unet
     assert not any(hasattr(m, "to_qkv") or hasattr(m, "to_kv") for m in unet.modules())
 
