@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import os
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -25,12 +26,25 @@ from novagenia.config import AppArgs
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 TINY = "novagenia/tiny-random"
+RAY_WORKER_PORTS_END = 20_000  # Ray's default max_worker_port is 19999
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port between Ray's worker ports (10002-19999) and the kernel's ephemeral range.
+
+    Ray finds ports for its own servers (metrics exporter, agents) by binding port 0, so a
+    port the kernel handed out here and released could be handed to Ray next and answer
+    our requests instead of the app; its workers take ports from their own range.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(RAY_WORKER_PORTS_END, low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {RAY_WORKER_PORTS_END} and {low}")
 
 
 class ServedApp:

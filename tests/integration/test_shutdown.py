@@ -53,7 +53,8 @@ def test_ctrl_c_stops_everything_within_seconds_with_a_job_running(tmp_path):
                 if httpx.get(f"{base}/health").status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.5)
+                pass
+            time.sleep(0.5)
         job = httpx.post(
             f"{base}/jobs",
             json={"prompt": "a red circle", "steps": 150, "width": 1024, "height": 1024},
