@@ -1,4 +1,5 @@
-"""Installed models: what can be served, where its files are, and its native size.
+"""Installed models: what can be served, where its files are, and what it can do (its
+family's capabilities, engine/families.py).
 
 A model id is a Hub-style `org/name` (or a bare `name`). Models live in the models dir
 in the diffusers format (`<models_dir>/<org>/<name>/model_index.json`), or as a
@@ -13,10 +14,11 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from novagenia.embedded import EMBEDDED_DIR, EMBEDDED_NAMESPACE, TINY_RANDOM, TINY_SHAPES
+from novagenia.engine.families import Capabilities, describe_capabilities, family_of
 from novagenia.engine.samplers import samplers_for
 from novagenia.paths import UnsafeName, safe_join
 from novagenia.safetensors_header import InvalidSafetensors, read_header
@@ -39,8 +41,15 @@ class ModelInfo:
     path: Path
     source: str  # "embedded" | "local"
     pipeline_class: str | None
-    native_size: int
-    samplers: tuple[str, ...] = field(default_factory=lambda: samplers_for(None, None))
+    capabilities: Capabilities | None  # None: a pipeline of a family this server cannot run
+
+    @property
+    def native_size(self) -> int:
+        return self.capabilities.native_size if self.capabilities else 512
+
+    @property
+    def samplers(self) -> tuple[str, ...]:
+        return self.capabilities.samplers if self.capabilities else ()
 
     @property
     def single_file(self) -> bool:
@@ -100,7 +109,13 @@ class ModelRegistry:
         local = self._local_dir(model_id)
         if model_id == TINY_RANDOM:
             # Buildable on demand (into the models dir), so always offered.
-            return ModelInfo(TINY_RANDOM, local, "embedded", "StableDiffusionPipeline", 128)
+            return ModelInfo(
+                TINY_RANDOM,
+                local,
+                "embedded",
+                "StableDiffusionPipeline",
+                capabilities_of("StableDiffusionPipeline", None, {"sample_size": 16}, None),
+            )
         if (local / "model_index.json").is_file():
             return _describe(model_id, local, "local")
         checkpoint = local.with_name(local.name + SINGLE_FILE_SUFFIX)
@@ -152,10 +167,30 @@ def _split(model_id: str) -> list[str]:
 
 def _describe(model_id: str, path: Path, source: str) -> ModelInfo:
     index = json.loads((path / "model_index.json").read_text())
-    unet = _read_json(path / "unet" / "config.json")
-    samplers = samplers_for(_read_json(path / "scheduler" / "scheduler_config.json"), unet)
-    native = _native_size(unet, _read_json(path / "vae" / "config.json"))
-    return ModelInfo(model_id, path, source, index.get("_class_name"), native, samplers)
+    pipeline_class = index.get("_class_name")
+    denoiser = _read_json(path / "unet" / "config.json") or _read_json(
+        path / "transformer" / "config.json"
+    )
+    capabilities = capabilities_of(
+        pipeline_class,
+        _read_json(path / "scheduler" / "scheduler_config.json"),
+        denoiser,
+        _read_json(path / "vae" / "config.json"),
+    )
+    return ModelInfo(model_id, path, source, pipeline_class, capabilities)
+
+
+def capabilities_of(
+    pipeline_class: str | None,
+    scheduler: dict | None,
+    denoiser: dict | None,
+    vae: dict | None,
+) -> Capabilities | None:
+    family = family_of(pipeline_class)
+    if family is None:
+        return None
+    samplers = samplers_for(scheduler, denoiser, family.custom_sigmas)
+    return describe_capabilities(family, samplers, denoiser, vae)
 
 
 def _read_json(path: Path) -> dict | None:
@@ -166,7 +201,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 # Single-file checkpoint families, told apart by their state-dict keys (the way
-# diffusers' `infer_diffusers_model_type` does): pipeline class and native size.
+# diffusers' `infer_diffusers_model_type` does): pipeline class and native size (in
+# latent cells, the VAE being the usual 8×).
 SDXL_KEY = "conditioner.embedders.1"
 SD2_KEY = "cond_stage_model.model."
 SD_KEY = "model.diffusion_model."
@@ -192,15 +228,5 @@ def _describe_checkpoint(model_id: str, path: Path) -> ModelInfo:
         pipeline_class, native = checkpoint_family(checkpoint_keys(path))
     except (OSError, InvalidSafetensors):
         pipeline_class, native = None, 512
-    return ModelInfo(model_id, path, "local", pipeline_class, native)
-
-
-def _native_size(unet: dict | None, vae: dict | None) -> int:
-    """UNet sample size × VAE scale factor (512 for SD 1.5, 1024 for SDXL); 512 when the
-    configs are missing or say nothing of it."""
-    try:
-        sample = unet["sample_size"]
-        sample = sample[0] if isinstance(sample, list) else sample
-        return int(sample) * 2 ** (len(vae["block_out_channels"]) - 1)
-    except (KeyError, ValueError, TypeError):
-        return 512
+    capabilities = capabilities_of(pipeline_class, None, {"sample_size": native // 8}, None)
+    return ModelInfo(model_id, path, "local", pipeline_class, capabilities)

@@ -9,12 +9,13 @@ import secrets
 from typing import Any
 
 from novagenia.config import AppArgs
+from novagenia.engine.families import supported_families
 from novagenia.engine.samplers import get_sampler
-from novagenia.jobs.schemas import MAX_SEED, GenerationRequest
+from novagenia.jobs.schemas import LORA_TAG, MAX_SEED, GenerationRequest
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set
-from novagenia.models import ModelNotFound, ModelRegistry
+from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
 
 
@@ -37,34 +38,52 @@ def resolve_request(
     args: AppArgs,
     library: LoraLibrary,
 ) -> GenerationRequest:
-    """Fills what the client left to the server (model, size, seed) and checks what only
-    the server knows (installed models, samplers, configured limits, LoRAs in the
+    """Fills what the client left to the server (model, size, seed, and the model's
+    family defaults for sampler, steps and guidance) and checks what only the server
+    knows (installed models and what each can do, configured limits, LoRAs in the
     library), so a job never fails later for it. `<lora:name:weight>` tags move from
     the prompt into `loras`."""
-    for name, value, limit in (
-        ("width", request.width, args.max_image_size),
-        ("height", request.height, args.max_image_size),
-        ("steps", request.steps, args.max_steps),
-        ("batch_size", request.batch_size, args.max_images_per_job),
-    ):
-        if value is not None and value > limit:
-            raise InvalidInput(name, f"{name} must be at most {limit} on this server")
     model_id = request.model or registry.default_model
     try:
         model = registry.get(model_id)
     except (ModelNotFound, UnsafeName):
         raise InvalidInput("model", f"unknown model {model_id!r}; see GET /api/v1/models") from None
-    try:
-        sampler = get_sampler(request.sampler)
-    except ValueError as exc:
-        raise InvalidInput("sampler", str(exc)) from None
-    if sampler.name not in model.samplers:
-        offered = ", ".join(model.samplers)
+    capabilities = model.capabilities
+    if capabilities is None:
         raise InvalidInput(
-            "sampler",
-            f"sampler {sampler.name!r} ({sampler.label}) does not apply to model {model.id!r}; "
-            f"it offers: {offered}",
+            "model",
+            f"model {model.id!r} is a {model.pipeline_class or 'pipeline of unknown type'}, "
+            f"which this server cannot run; it runs {supported_families()}",
         )
+    given = request.model_fields_set  # what the client set; the rest is the model's
+    steps = request.steps if "steps" in given else capabilities.default_steps
+    for name, value, limit in (
+        ("width", request.width, args.max_image_size),
+        ("height", request.height, args.max_image_size),
+        ("steps", steps, args.max_steps),
+        ("batch_size", request.batch_size, args.max_images_per_job),
+    ):
+        if value is not None and value > limit:
+            raise InvalidInput(name, f"{name} must be at most {limit} on this server")
+    for name in ("width", "height"):
+        value = getattr(request, name)
+        if value is not None and value % capabilities.size_multiple:
+            raise InvalidInput(
+                name,
+                f"{name} must be a multiple of {capabilities.size_multiple} for model {model.id!r}",
+            )
+    sampler = _sampler(
+        request.sampler if "sampler" in given else capabilities.default_sampler, model
+    )
+    guidance = _guidance(request, model)
+    if request.negative_prompt and not capabilities.negative_prompt:
+        raise InvalidInput(
+            "negative_prompt",
+            f"model {model.id!r} has no classifier-free guidance ({capabilities.guidance}), "
+            "so a negative prompt does not apply; leave it empty",
+        )
+    if (request.loras or LORA_TAG.search(request.prompt)) and not capabilities.loras:
+        raise InvalidInput("loras", f"LoRAs are not supported on {model.pipeline_class} models yet")
     try:
         prompt, loras = resolve_lora_set(request.prompt, request.loras, library)
     except LoraSetError as exc:
@@ -81,8 +100,43 @@ def resolve_request(
             "prompt": prompt,
             "loras": loras,
             "model": model.id,
+            "sampler": sampler,
+            "steps": steps,
+            "guidance_scale": guidance,
             "width": request.width or model.native_size,
             "height": request.height or model.native_size,
             "seed": request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
         }
     )
+
+
+def _sampler(name: str, model: ModelInfo) -> str:
+    try:
+        sampler = get_sampler(name)
+    except ValueError as exc:
+        raise InvalidInput("sampler", str(exc)) from None
+    if sampler.name not in model.samplers:
+        offered = ", ".join(model.samplers)
+        raise InvalidInput(
+            "sampler",
+            f"sampler {sampler.name!r} ({sampler.label}) does not apply to model {model.id!r}; "
+            f"it offers: {offered}",
+        )
+    return sampler.name
+
+
+def _guidance(request: GenerationRequest, model: ModelInfo) -> float:
+    """The request's guidance, or the model's default. A model without guidance (Flux
+    schnell) takes none: 0, or 1 (AUTOMATIC1111's "no CFG"), is all it accepts."""
+    capabilities = model.capabilities
+    if "guidance_scale" not in request.model_fields_set:
+        return capabilities.default_guidance
+    if capabilities.guidance == "none":
+        if request.guidance_scale not in (0.0, 1.0):
+            raise InvalidInput(
+                "guidance_scale",
+                f"model {model.id!r} takes no guidance (a guidance-distilled model "
+                "without a guidance input); leave guidance_scale out",
+            )
+        return 0.0
+    return request.guidance_scale

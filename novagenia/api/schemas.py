@@ -28,6 +28,23 @@ class QueueSummary(BaseModel):
     running: list[Job]
 
 
+class CapabilitiesOut(BaseModel):
+    """What requests for a model may ask, and what they get when they leave it out."""
+
+    family: str = Field(description="sd, sdxl, sd3, flux, pixart or sana.")
+    family_label: str
+    default_sampler: str
+    default_steps: int
+    default_guidance: float
+    guidance: Literal["cfg", "distilled", "none"] = Field(
+        description="cfg: classifier-free guidance; distilled: Flux dev's guidance input, "
+        "no negative prompt; none: no guidance at all (Flux schnell)."
+    )
+    negative_prompt: bool = Field(description="Whether a negative prompt applies.")
+    loras: bool = Field(description="Whether LoRAs from the library apply.")
+    size_multiple: int = Field(description="Width and height must be multiples of this.")
+
+
 class ModelOut(BaseModel):
     id: str
     source: str
@@ -37,6 +54,9 @@ class ModelOut(BaseModel):
     default: bool
     deletable: bool = Field(description="False for embedded models and the default model.")
     samplers: list[str] = Field(description="Names of the samplers that apply to this model.")
+    capabilities: CapabilitiesOut | None = Field(
+        description="None: a pipeline of a family this server cannot run."
+    )
     loaded_on: list[str] = Field(
         default_factory=list, description="Diffusion replicas holding it in memory now."
     )

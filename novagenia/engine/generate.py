@@ -12,6 +12,7 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
+from novagenia.engine.families import family_of
 from novagenia.engine.samplers import get_sampler
 from novagenia.jobs.schemas import GenerationRequest, Job
 
@@ -61,27 +62,53 @@ def generate(
     """Runs the pipeline; `on_step(step, latents)` is called after each step with the
     1-based step number and may raise GenerationStopped. The sampler's scheduler is made
     afresh from the model's own `scheduler_config` (never from the previous run's
-    scheduler, whose options and state would leak into this one)."""
+    scheduler, whose options and state would leak into this one). The call is shaped
+    by the pipeline's family (engine/families.py); requests were checked against it."""
     request = plan.request
+    family = family_of(type(pipeline).__name__)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     device = pipeline.device
     generator_device = "cpu" if device.type == "mps" else device
     generators = [torch.Generator(generator_device).manual_seed(seed) for seed in plan.seeds]
+    options: dict[str, Any] = {}
+    if any(plan.negative_prompts):
+        options["negative_prompt"] = plan.negative_prompts
+    if family is not None and family.resolution_binning:
+        options["use_resolution_binning"] = False  # sizes are the request's, checked
+    if family is not None and not family.step_callback:
 
-    def callback(pipe, step: int, timestep, kwargs):
-        on_step(step + 1, kwargs["latents"])
-        return kwargs
+        def legacy_callback(step_index: int, timestep, latents: torch.Tensor) -> None:
+            on_step(step_index + 1, latents)
 
+        options.update(callback=legacy_callback, callback_steps=1)
+    else:
+
+        def callback(pipe, step: int, timestep, kwargs):
+            on_step(step + 1, kwargs["latents"])
+            return kwargs
+
+        options.update(
+            callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
+        )
     with torch.inference_mode():
         result = pipeline(
             prompt=plan.prompts,
-            negative_prompt=plan.negative_prompts if any(plan.negative_prompts) else None,
             width=request.width,
             height=request.height,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance_scale,
             generator=generators,
-            callback_on_step_end=callback,
-            callback_on_step_end_tensor_inputs=["latents"],
+            **options,
         )
     return result.images
+
+
+def spatial_latents(pipeline: DiffusionPipeline, latents: torch.Tensor, plan: BatchPlan):
+    """A step's latents as (B, C, H, W): Flux's travel packed in 2×2 patches."""
+    family = family_of(type(pipeline).__name__)
+    if family is None or not family.packed_latents or latents.ndim != 3:
+        return latents
+    request = plan.request
+    return pipeline._unpack_latents(
+        latents, request.height, request.width, pipeline.vae_scale_factor
+    )

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from novagenia.engine.families import vae_scale_factor
+
 logger = logging.getLogger("novagenia.engine")
 
 PREVIEW_MIN_SIDE = 64
@@ -54,14 +56,15 @@ def fit_latent_projection(pipeline) -> LatentProjection | None:
     vae = getattr(pipeline, "vae", None)
     if vae is None or not hasattr(vae, "encode"):
         return None
-    scale = 2 ** (len(getattr(vae.config, "block_out_channels", [0] * 4)) - 1)
-    side = max(FIT_TILE * 4, scale * 8)
+    side = max(FIT_TILE * 4, vae_scale_factor(vae.config) * 8)
     mosaics = colour_mosaics(FIT_IMAGES, side)
     parameter = next(vae.parameters())
     pixels = torch.from_numpy(mosaics).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     try:
         with torch.inference_mode():
-            encoded = vae.encode(pixels.to(parameter.device, parameter.dtype)).latent_dist.mean
+            output = vae.encode(pixels.to(parameter.device, parameter.dtype))
+        # A KL VAE gives a distribution, a deterministic one (Sana's DC-AE) the latent
+        encoded = output.latent_dist.mean if hasattr(output, "latent_dist") else output.latent
     except Exception:
         logger.warning("no live previews: could not encode with this VAE", exc_info=True)
         return None

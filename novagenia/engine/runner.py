@@ -22,10 +22,9 @@ import torch
 from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.engine.batch_memory import auto_max_images, max_batch_pixels
-from novagenia.engine.generate import BatchPlan, GenerationStopped, generate
+from novagenia.engine.generate import BatchPlan, GenerationStopped, generate, spatial_latents
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline
-from novagenia.engine.previews import LatentProjection
 from novagenia.engine.reporter import ProgressReporter
 from novagenia.jobs.protocol import ClaimRequest, Completion, ProgressReport
 from novagenia.jobs.schemas import ImageInfo, Job
@@ -189,7 +188,7 @@ class JobRunner:
             await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
         except Exception as exc:
             return BatchOutcome(images=None, error=exc, stopped=set())
-        on_step = self._step_callback(reporter, jobs, plan, loaded.previews, open_next_claim)
+        on_step = self._step_callback(reporter, jobs, plan, loaded, open_next_claim)
         images, error = None, None
         started = time.perf_counter()
         try:
@@ -251,10 +250,11 @@ class JobRunner:
         reporter: ProgressReporter,
         jobs: list[Job],
         plan: BatchPlan,
-        previews: LatentProjection | None,
+        loaded: LoadedPipeline,
         open_next_claim: Callable[[], None],
     ):
         started = time.perf_counter()
+        previews = loaded.previews
         total = plan.request.steps
         every = self.args.preview_every_steps
 
@@ -281,6 +281,7 @@ class JobRunner:
                 ]
             )
             if previews and every and step % every == 0 and step < total:
+                latents = spatial_latents(loaded.pipeline, latents, plan)
                 for owner, job in enumerate(jobs):
                     # A copy queued on the device: rendering (and the host copy that
                     # waits for it) happens off this thread, so the step never syncs.

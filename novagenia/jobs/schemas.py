@@ -64,14 +64,26 @@ class GenerationRequest(BaseModel):
         multiple_of=8,
         description="Pixels; the model's native size when absent.",
     )
-    steps: int = Field(20, ge=1, le=CEILING_STEPS, description="Denoising steps.")
+    # Left out, these three take the model's own defaults (GET /models `capabilities`);
+    # the values below are those of SD 1.x, the embedded models' family.
+    steps: int = Field(
+        20, ge=1, le=CEILING_STEPS, description="Denoising steps; absent: the model's default."
+    )
     guidance_scale: float = Field(
-        7.0, ge=0.0, le=30.0, description="Classifier-free guidance (CFG)."
+        7.0,
+        ge=0.0,
+        le=30.0,
+        description="Classifier-free guidance (CFG), or Flux dev's distilled guidance; "
+        "absent: the model's default.",
     )
     seed: int | None = Field(
         None, ge=0, le=MAX_SEED, description="Seed of the first image; random when absent."
     )
-    sampler: str = Field("euler_a", max_length=64, description="Sampler name, see GET /samplers.")
+    sampler: str = Field(
+        "euler_a",
+        max_length=64,
+        description="Sampler name (GET /samplers); absent: the model's default.",
+    )
     batch_size: int = Field(
         1, ge=1, le=CEILING_IMAGES_PER_JOB, description="Images made by this job."
     )

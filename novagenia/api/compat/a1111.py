@@ -52,8 +52,9 @@ from novagenia.api.compat.generation import (
 )
 from novagenia.api.deps import AppContext, Context
 from novagenia.api.fanout import EventFanout
+from novagenia.engine.families import Capabilities
 from novagenia.engine.generate import image_seed
-from novagenia.engine.samplers import SAMPLERS
+from novagenia.engine.samplers import FLOW_TWINS, SAMPLERS
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus
 from novagenia.models import ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
@@ -199,6 +200,10 @@ def _job_requests(
 ) -> list[GenerationRequest]:
     """One request per `n_iter`; job k's first seed continues where job k-1's ended."""
     seed = body.seed if body.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
+    try:
+        capabilities = context.registry.get(model).capabilities
+    except (ModelNotFound, UnsafeName):
+        capabilities = None  # resolve_foreign says what is wrong with it
     first = resolve_foreign(
         {
             "prompt": body.prompt,
@@ -207,10 +212,10 @@ def _job_requests(
             "width": body.width,
             "height": body.height,
             "steps": body.steps,
-            "guidance_scale": body.cfg_scale,
             "seed": seed,
-            "sampler": choice.sampler,
+            "sampler": _sampler_on(choice.sampler, capabilities),
             "batch_size": body.batch_size,
+            **_guidance_for(body, capabilities),
         },
         FIELD_NAMES,
         context,
@@ -219,6 +224,25 @@ def _job_requests(
         first.model_copy(update={"seed": image_seed(seed, k * body.batch_size)})
         for k in range(body.n_iter)
     ]
+
+
+def _sampler_on(sampler: str, capabilities: Capabilities | None) -> str:
+    """A1111 names one sampler for every model ("Euler" on Flux too): on a flow-matching
+    model a classic sampler means its flow twin."""
+    twin = FLOW_TWINS.get(sampler)
+    if capabilities is None or sampler in capabilities.samplers:
+        return sampler
+    return twin if twin in capabilities.samplers else sampler
+
+
+def _guidance_for(body: Txt2ImgRequest, capabilities: Capabilities | None) -> dict[str, float]:
+    """`cfg_scale`, which A1111 always has (7 by default), leaves a model without
+    classifier-free guidance at its own default unless the client set it (on Flux dev
+    it is then the distilled guidance)."""
+    cfg = capabilities is None or capabilities.guidance == "cfg"
+    if cfg or "cfg_scale" in body.model_fields_set:
+        return {"guidance_scale": body.cfg_scale}
+    return {}
 
 
 def _txt2img_response(

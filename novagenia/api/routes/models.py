@@ -7,7 +7,8 @@ import asyncio
 from fastapi import APIRouter, HTTPException, Response, status
 
 from novagenia.api.deps import Caller, Context
-from novagenia.api.schemas import ModelList, ModelOut
+from novagenia.api.schemas import CapabilitiesOut, ModelList, ModelOut
+from novagenia.engine.families import FAMILIES, Capabilities
 from novagenia.models import ModelNotDeletable
 
 router = APIRouter(tags=["models"])
@@ -30,10 +31,27 @@ async def list_models(context: Context) -> ModelList:
                 default=m.id == default,
                 deletable=m.source == "local" and m.id != default,
                 samplers=list(m.samplers),
+                capabilities=capabilities_out(m.capabilities),
                 loaded_on=loaded_on.get(m.id, []),
             )
             for m in models
         ]
+    )
+
+
+def capabilities_out(capabilities: Capabilities | None) -> CapabilitiesOut | None:
+    if capabilities is None:
+        return None
+    return CapabilitiesOut(
+        family=capabilities.family,
+        family_label=FAMILIES[capabilities.family].label,
+        default_sampler=capabilities.default_sampler,
+        default_steps=capabilities.default_steps,
+        default_guidance=capabilities.default_guidance,
+        guidance=capabilities.guidance,
+        negative_prompt=capabilities.negative_prompt,
+        loras=capabilities.loras,
+        size_multiple=capabilities.size_multiple,
     )
 
 

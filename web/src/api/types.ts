@@ -44,6 +44,7 @@ export type QueueState = Sent<Schemas["QueueSummary"]>;
 
 export type AppConfig = Sent<Schemas["ServerConfig"]>;
 export type ModelInfo = Sent<Schemas["ModelOut"]>;
+export type Capabilities = Sent<Schemas["CapabilitiesOut"]>;
 export type ModelList = Sent<Schemas["ModelList"]>;
 export type Sampler = Sent<Schemas["SamplerOut"]>;
 export type SamplerList = Sent<Schemas["SamplerList"]>;

@@ -4,7 +4,7 @@
 import { create } from "zustand";
 import { persist } from "zustand/middleware";
 
-import type { GenerationRequest, Job, JobSubmission, LoraRef } from "../api/types";
+import type { Capabilities, GenerationRequest, Job, JobSubmission, LoraRef } from "../api/types";
 
 export const MAX_SEED = 2 ** 32 - 1;
 
@@ -70,18 +70,20 @@ export function isRandomSeed(seed: number | null): boolean {
   return seed === null || seed === -1;
 }
 
-/** The form as the API wants it: absent fields stay absent so the server resolves them. */
-export function toRequest(form: StudioForm): JobSubmission {
+/** The form as the API wants it: absent fields stay absent so the server resolves them,
+ * and what the model cannot take (a negative prompt without CFG, guidance on Flux schnell)
+ * is left out rather than refused. */
+export function toRequest(form: StudioForm, capabilities?: Capabilities | null): JobSubmission {
   const request: JobSubmission = {
     prompt: form.prompt.trim(),
-    negative_prompt: form.negative_prompt.trim(),
     steps: form.steps,
-    guidance_scale: form.guidance_scale,
     sampler: form.sampler,
     batch_size: form.batch_size,
     loras: form.loras.map(({ name, weight }) => ({ name, weight })),
     priority: form.priority,
   };
+  if (!capabilities || capabilities.negative_prompt) request.negative_prompt = form.negative_prompt.trim();
+  if (!capabilities || capabilities.guidance !== "none") request.guidance_scale = form.guidance_scale;
   if (form.model) request.model = form.model;
   if (form.width && form.height) {
     request.width = form.width;
@@ -89,6 +91,11 @@ export function toRequest(form: StudioForm): JobSubmission {
   }
   if (!isRandomSeed(form.seed)) request.seed = form.seed;
   return request;
+}
+
+/** The settings a model's family starts from, for a form switching to that model. */
+export function familyDefaults(capabilities: Capabilities): Pick<StudioForm, "sampler" | "steps" | "guidance_scale"> {
+  return { sampler: capabilities.default_sampler, steps: capabilities.default_steps, guidance_scale: capabilities.default_guidance };
 }
 
 export const useStudio = create<StudioState>()(

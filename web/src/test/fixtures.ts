@@ -1,6 +1,6 @@
 import { vi } from "vitest";
 
-import type { AppConfig, Download, Job, JobEvent, Lora, ModelInfo, Sampler } from "../api/types";
+import type { AppConfig, Capabilities, Download, Job, JobEvent, Lora, ModelInfo, Sampler } from "../api/types";
 import { useAuth } from "../stores/auth";
 import { useCatalog } from "../stores/catalog";
 import { useDownloads } from "../stores/downloads";
@@ -77,6 +77,31 @@ export const SAMPLERS: Sampler[] = [
   { name: "dpmpp_2m", label: "DPM++ 2M" },
 ];
 
+export const SD_CAPABILITIES: Capabilities = {
+  family: "sd",
+  family_label: "Stable Diffusion 1.x/2.x",
+  default_sampler: "euler_a",
+  default_steps: 20,
+  default_guidance: 7,
+  guidance: "cfg",
+  negative_prompt: true,
+  loras: true,
+  size_multiple: 8,
+};
+
+/** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
+export const SCHNELL_CAPABILITIES: Capabilities = {
+  family: "flux",
+  family_label: "Flux",
+  default_sampler: "flow_euler",
+  default_steps: 4,
+  default_guidance: 0,
+  guidance: "none",
+  negative_prompt: false,
+  loras: false,
+  size_multiple: 16,
+};
+
 /** The embedded default model, as GET /models describes it. */
 export function makeModel(overrides: Partial<ModelInfo> = {}): ModelInfo {
   return {
@@ -87,6 +112,7 @@ export function makeModel(overrides: Partial<ModelInfo> = {}): ModelInfo {
     native_size: 128,
     default: true,
     samplers: SAMPLERS.map((s) => s.name),
+    capabilities: SD_CAPABILITIES,
     loaded_on: [],
     deletable: false,
     ...overrides,

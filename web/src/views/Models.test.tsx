@@ -5,7 +5,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { Toasts } from "../components/Toasts";
 import { dispatchEvent } from "../api/socket";
 import type { HubModel } from "../api/types";
-import { makeDownload, makeModel, mockApi, resetStores } from "../test/fixtures";
+import { makeDownload, makeModel, mockApi, resetStores, SCHNELL_CAPABILITIES } from "../test/fixtures";
 import { Models } from "./Models";
 
 const tiny = makeModel();
@@ -40,6 +40,23 @@ describe("Models", () => {
     await user.click(screen.getByRole("button", { name: "Really delete stabilityai/sd-turbo?" }));
     expect(calls.find((c) => c.method === "DELETE")?.url).toBe("/api/v1/models/stabilityai/sd-turbo");
     expect(screen.getAllByTestId("model-card")).toHaveLength(1);
+  });
+
+  it("shows each model's family and what it takes, and a model this server cannot run", async () => {
+    const schnell = makeModel({ id: "acme/schnell", source: "local", default: false, deletable: true, native_size: 1024, capabilities: SCHNELL_CAPABILITIES });
+    const foreign = makeModel({ id: "acme/kandinsky", source: "local", default: false, deletable: true, pipeline_class: "KandinskyV22Pipeline", samplers: [], capabilities: null });
+    mockApi({ "GET /models": { body: { models: [tiny, schnell, foreign] } } });
+    renderModels();
+    const [sd, flux, other] = await screen.findAllByTestId("model-card");
+    expect(sd).toHaveTextContent("Stable Diffusion 1.x/2.x");
+    expect(sd).toHaveTextContent("20 steps");
+    expect(sd).toHaveTextContent("CFG 7");
+    expect(flux).toHaveTextContent("Flux");
+    expect(flux).toHaveTextContent("4 steps");
+    expect(flux).toHaveTextContent("no guidance");
+    expect(flux).toHaveTextContent("no negative prompt");
+    expect(other).toHaveTextContent("KandinskyV22Pipeline");
+    expect(other).toHaveTextContent("cannot run here");
   });
 
   it("offers Delete only for models the server would delete", async () => {

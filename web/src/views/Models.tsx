@@ -1,7 +1,7 @@
 import { useEffect, useId, useRef, useState } from "react";
 
 import { api, ApiError, isNotAvailable, isUnreachable } from "../api/client";
-import type { Download, HubModel, HubSearch, ModelInfo } from "../api/types";
+import type { Capabilities, Download, HubModel, HubSearch, ModelInfo } from "../api/types";
 import { Icon } from "../components/Icon";
 import { Monogram } from "../components/Monogram";
 import { formatBytes, formatCount, percent } from "../lib/format";
@@ -91,11 +91,12 @@ function InstalledModel({ model }: { model: ModelInfo }) {
           {model.id}
         </h3>
         <p className="muted small">
-          {model.pipeline_class ?? "pipeline"} · {model.size_bytes ? formatBytes(model.size_bytes) : "built in"} · {model.source}
+          {model.capabilities?.family_label ?? model.pipeline_class ?? "pipeline"} · {model.size_bytes ? formatBytes(model.size_bytes) : "built in"} · {model.source}
         </p>
         <div className="tags">
           {model.default && <span className="tag accent">default</span>}
           {model.native_size ? <span className="tag">{model.native_size}px</span> : null}
+          <CapabilityTags capabilities={model.capabilities} />
           <span className="tag">
             {model.loaded_on.length > 0
               ? `loaded on ${model.loaded_on.length} replica${model.loaded_on.length > 1 ? "s" : ""}`
@@ -147,6 +148,20 @@ function HubResult({ model, installed }: { model: HubModel; installed: boolean }
         </button>
       </div>
     </li>
+  );
+}
+
+/** What a model can do, in a few words; a model of a family the server cannot run says so. */
+function CapabilityTags({ capabilities }: { capabilities: Capabilities | null }) {
+  if (!capabilities) return <span className="tag warn">cannot run here</span>;
+  const guidance = { cfg: `CFG ${capabilities.default_guidance}`, distilled: `guidance ${capabilities.default_guidance} (distilled)`, none: "no guidance" }[capabilities.guidance];
+  return (
+    <>
+      <span className="tag">{capabilities.default_steps} steps</span>
+      <span className="tag">{guidance}</span>
+      {!capabilities.negative_prompt && <span className="tag">no negative prompt</span>}
+      {capabilities.loras && <span className="tag">LoRAs</span>}
+    </>
   );
 }
 

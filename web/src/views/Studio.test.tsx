@@ -6,7 +6,7 @@ import { Toasts } from "../components/Toasts";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
 import { useStudio } from "../stores/studio";
-import { jobEvent, makeConfig, makeJob, makeLora, makeModel, mockApi, progressEvent, resetStores, SAMPLERS } from "../test/fixtures";
+import { jobEvent, makeConfig, makeJob, makeLora, makeModel, mockApi, progressEvent, resetStores, SAMPLERS, SCHNELL_CAPABILITIES } from "../test/fixtures";
 import { Studio } from "./Studio";
 
 beforeEach(() => {
@@ -158,6 +158,34 @@ describe("Studio", () => {
     expect(sampler).toHaveValue("dpmpp_2m");
     expect(useStudio.getState().form.sampler).toBe("dpmpp_2m");
     expect(sampler).toHaveAccessibleDescription("DPM++ 2M chosen: Euler a does not apply to local/dpm-only.");
+  });
+
+  it("switches to a model family's own settings and leaves out what that model cannot take", async () => {
+    const user = userEvent.setup();
+    const job = makeJob({ id: "j2", position: 0 });
+    const { calls } = mockApi({ "POST /jobs": { status: 202, body: job } });
+    useCatalog.setState({
+      samplers: [...SAMPLERS, { name: "flow_euler", label: "Euler (flow)" }],
+      models: [
+        makeModel(),
+        makeModel({ id: "acme/schnell", source: "local", default: false, deletable: true, native_size: 1024, samplers: ["flow_euler"], capabilities: SCHNELL_CAPABILITIES }),
+      ],
+    });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "a cat");
+    await user.type(screen.getByLabelText("Negative prompt"), "blur");
+
+    await user.selectOptions(screen.getByLabelText("Model"), "acme/schnell");
+    expect(screen.getByLabelText("Sampler")).toHaveValue("flow_euler");
+    expect(screen.getByLabelText("Sampler")).toHaveAccessibleDescription("Flux settings: Euler (flow), 4 steps, guidance 0.");
+    expect(screen.getByRole("spinbutton", { name: "Steps value" })).toHaveValue(4);
+    expect(screen.getByLabelText("Negative prompt")).toBeDisabled();
+    expect(screen.getByLabelText("Negative prompt")).toHaveAccessibleDescription(/Flux has no classifier-free guidance/);
+    expect(screen.queryByRole("spinbutton", { name: /CFG scale|Guidance/ })).not.toBeInTheDocument();
+    expect(screen.getByLabelText(/^Width/)).toHaveAttribute("step", "16");
+
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    expect(calls[0].body).toEqual({ prompt: "a cat", model: "acme/schnell", steps: 4, sampler: "flow_euler", batch_size: 1, loras: [], priority: 0 });
   });
 
   it("generates with Ctrl+Enter", async () => {

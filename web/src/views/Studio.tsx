@@ -14,7 +14,7 @@ import { samplerLabel, samplersFor, useCatalog } from "../stores/catalog";
 import { lorasText } from "../lib/params";
 import { useJobs } from "../stores/jobs";
 import { isOffline, useOffline, useServer } from "../stores/server";
-import { isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
+import { familyDefaults, isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
 
@@ -226,6 +226,7 @@ export function Studio() {
   const modelId = form.model ?? config?.default_model ?? null;
   const model = models.find((m) => m.id === modelId);
   const nativeSize = model?.native_size;
+  const capabilities = model?.capabilities ?? null;
   const applicable = samplersFor(model, samplers);
   const applicableNames = applicable.map((s) => s.name).join(",");
   const [samplerNote, setSamplerNote] = useState<string | null>(null);
@@ -236,8 +237,10 @@ export function Studio() {
     const current = useStudio.getState().form.sampler;
     if (!model || names.length === 0 || names.includes(current)) return;
     const { samplers: known } = useCatalog.getState();
-    update({ sampler: names[0] });
-    setSamplerNote(`${samplerLabel(names[0], known)} chosen: ${samplerLabel(current, known)} does not apply to ${model.id}.`);
+    const preferred = model.capabilities?.default_sampler;
+    const chosen = preferred && names.includes(preferred) ? preferred : names[0];
+    update({ sampler: chosen });
+    setSamplerNote(`${samplerLabel(chosen, known)} chosen: ${samplerLabel(current, known)} does not apply to ${model.id}.`);
   }, [model, applicableNames, form.sampler, update]);
   const presets = presetsFor(nativeSize, config?.limits.max_size, config?.limits.min_size);
 
@@ -255,7 +258,9 @@ export function Studio() {
     setSubmitError(null);
     setSubmitting(true);
     try {
-      const job = await submit(toRequest(current));
+      const { config: latest, models: installed } = useCatalog.getState();
+      const chosen = installed.find((m) => m.id === (current.model ?? latest?.default_model));
+      const job = await submit(toRequest(current, chosen?.capabilities));
       setActive(job);
     } catch (err) {
       // beside Generate, until the next try or edit; a server out of reach is the banner's
@@ -309,10 +314,17 @@ export function Studio() {
             <GrowingTextarea
               id={ids.negative}
               value={form.negative_prompt}
-              placeholder="what to avoid"
+              placeholder={capabilities && !capabilities.negative_prompt ? "not used by this model" : "what to avoid"}
               maxLength={4000}
+              disabled={!!capabilities && !capabilities.negative_prompt}
+              aria-describedby={capabilities && !capabilities.negative_prompt ? `${ids.negative}-note` : undefined}
               onChange={(e) => update({ negative_prompt: e.target.value })}
             />
+            {capabilities && !capabilities.negative_prompt && (
+              <p className="hint small" id={`${ids.negative}-note`}>
+                {capabilities.family_label} has no classifier-free guidance, so a negative prompt does not apply.
+              </p>
+            )}
           </div>
           <div className="field">
             <label htmlFor={ids.model}>Model</label>
@@ -321,7 +333,15 @@ export function Studio() {
               value={form.model ?? ""}
               onChange={(e) => {
                 setSamplerNote(null);
-                update({ model: e.target.value || null });
+                const chosen = e.target.value || null;
+                const next = models.find((m) => m.id === (chosen ?? config?.default_model))?.capabilities;
+                // another family starts from its own sampler, steps and guidance, and the form says so
+                if (next && next.family !== capabilities?.family) {
+                  update({ model: chosen, ...familyDefaults(next) });
+                  setSamplerNote(`${next.family_label} settings: ${samplerLabel(next.default_sampler, samplers)}, ${next.default_steps} steps, guidance ${next.default_guidance}.`);
+                } else {
+                  update({ model: chosen });
+                }
               }}
             >
               <option value="">Default{config ? ` (${config.default_model})` : ""}</option>
@@ -375,16 +395,18 @@ export function Studio() {
             </div>
           </div>
           <NumberSlider label="Steps" min={1} max={limits.maxSteps} step={1} value={form.steps} error={errors.steps} onChange={(steps) => update({ steps })} />
-          <NumberSlider
-            label="CFG scale"
-            hint="prompt strength"
-            min={0}
-            max={30}
-            step={0.5}
-            value={form.guidance_scale}
-            error={errors.guidance_scale}
-            onChange={(guidance_scale) => update({ guidance_scale })}
-          />
+          {capabilities?.guidance !== "none" && (
+            <NumberSlider
+              label={capabilities?.guidance === "distilled" ? "Guidance" : "CFG scale"}
+              hint={capabilities?.guidance === "distilled" ? "distilled into the model" : "prompt strength"}
+              min={0}
+              max={30}
+              step={0.5}
+              value={form.guidance_scale}
+              error={errors.guidance_scale}
+              onChange={(guidance_scale) => update({ guidance_scale })}
+            />
+          )}
           <div className="field">
             <span className="label" id={`${ids.prompt}-size`}>
               Size{" "}
@@ -406,7 +428,7 @@ export function Studio() {
                       inputMode="numeric"
                       min={limits.minSize}
                       max={limits.maxSize}
-                      step={8}
+                      step={capabilities?.size_multiple ?? 8}
                       placeholder={nativeSize ? String(nativeSize) : "native"}
                       value={numberText(form[side])}
                       {...invalidProps(id, errors[side])}

@@ -1,0 +1,177 @@
+"""Every pipeline family the engine serves (SDXL, SD3, Flux dev and schnell, PixArt-Σ,
+Sana), each a tiny random model installed like a Hub download, through the served app:
+capabilities in GET /models, defaults, queueing behind a running job, one batch for
+compatible jobs, progress for every step, live previews, cancel, and clear refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import websockets
+
+from tests.served import TERMINAL, ServedApp, served_app
+from tests.tiny_families import BUILDERS, save_tiny_family
+
+pytestmark = pytest.mark.serve
+
+STEPS = 4
+SIZE = 64
+EXPECTED = {  # family, default sampler, guidance, negative prompts apply
+    "tiny-sdxl": ("sdxl", "euler_a", "cfg", True),
+    "tiny-sd3": ("sd3", "flow_euler", "cfg", True),
+    "tiny-flux-dev": ("flux", "flow_euler", "distilled", False),
+    "tiny-flux-schnell": ("flux", "flow_euler", "none", False),
+    "tiny-pixart-sigma": ("pixart", "dpmpp_2m", "cfg", True),
+    "tiny-sana": ("sana", "flow_dpmpp_2m", "cfg", True),
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    for name in BUILDERS:
+        save_tiny_family(name, data / "models" / "tiny" / name)
+    with served_app(data, preview_every_steps=2) as served:
+        yield served
+
+
+def model(name: str) -> str:
+    return f"tiny/{name}"
+
+
+def test_models_list_each_familys_capabilities(app: ServedApp):
+    listed = {m["id"]: m for m in app.http.get("/api/v1/models").json()["models"]}
+    for name, (family, sampler, guidance, negative) in EXPECTED.items():
+        capabilities = listed[model(name)]["capabilities"]
+        assert capabilities["family"] == family
+        assert capabilities["default_sampler"] == sampler
+        assert capabilities["guidance"] == guidance
+        assert capabilities["negative_prompt"] is negative
+        assert capabilities["loras"] is False
+        assert capabilities["default_sampler"] in listed[model(name)]["samplers"]
+    flow = {"flow_euler", "flow_heun", "flow_dpmpp_2m", "flow_unipc"}
+    assert set(listed[model("tiny-sd3")]["samplers"]) == flow
+    assert set(listed[model("tiny-flux-dev")]["samplers"]) == flow - {"flow_heun"}
+    assert "flow_euler" not in listed[model("tiny-pixart-sigma")]["samplers"]
+    schnell = listed[model("tiny-flux-schnell")]["capabilities"]
+    assert (schnell["default_steps"], schnell["default_guidance"]) == (4, 0.0)
+
+
+def run_two_behind_a_blocker(app: ServedApp, name: str) -> tuple[list[dict], list[dict]]:
+    """Subscribes to every event first, holds the replica busy with a long job of the
+    same model, queues two compatible jobs, and collects events until both end."""
+    requests = [
+        {"prompt": prompt, "model": model(name), "steps": STEPS, "width": SIZE, "height": SIZE}
+        for prompt in ("a red circle", "a cat photo")
+    ]
+
+    async def collect() -> tuple[list[dict], list[dict]]:
+        loop = asyncio.get_running_loop()
+        async with websockets.connect(app.ws_url) as socket_:
+            with ThreadPoolExecutor(2) as pool:
+                blocker = await loop.run_in_executor(
+                    pool,
+                    lambda: app.submit(prompt="busy", model=model(name), steps=150, width=SIZE),
+                )
+                await loop.run_in_executor(pool, app.wait_status, blocker["id"], "running")
+                jobs = await asyncio.gather(
+                    *(loop.run_in_executor(pool, lambda r=r: app.submit(**r)) for r in requests)
+                )
+            open_jobs = {job["id"] for job in jobs}
+            events = []
+            async with asyncio.timeout(120):
+                while open_jobs:
+                    event = json.loads(await socket_.recv())
+                    if event.get("job_id") in {job["id"] for job in jobs}:
+                        events.append(event)
+                        if event["type"] in TERMINAL:
+                            open_jobs.discard(event["job_id"])
+            return jobs, events
+
+    jobs, events = asyncio.run(collect())
+    return [app.job(job["id"]) for job in jobs], events
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_family_runs_batched_with_progress_and_previews(app: ServedApp, name: str):
+    family, sampler, guidance, _ = EXPECTED[name]
+    jobs, events = run_two_behind_a_blocker(app, name)
+    assert [job["status"] for job in jobs] == ["succeeded", "succeeded"], jobs
+    assert len({job["started_at"] for job in jobs}) == 1, "not claimed as one batch"
+    for job in jobs:
+        mine = [e for e in events if e["job_id"] == job["id"]]
+        assert [e["step"] for e in mine if e["type"] == "progress"] == list(range(1, STEPS + 1))
+        assert [e["step"] for e in mine if e["type"] == "preview"] == [2]
+        assert job["request"]["sampler"] == sampler
+        assert job["images"][0]["width"] == job["images"][0]["height"] == SIZE
+        image = app.image(job["images"][0]["url"])
+        assert image.size == (SIZE, SIZE)
+    first, second = (app.pixels(job) for job in jobs)
+    assert (first != second).any(), "two prompts and seeds gave one picture"
+
+
+@pytest.mark.parametrize("name", ["tiny-flux-dev", "tiny-pixart-sigma", "tiny-sana"])
+def test_cancel_stops_a_running_job_of_each_callback_kind(app: ServedApp, name: str):
+    job = app.submit(prompt="slow", model=model(name), steps=150, width=256, height=256)
+    app.wait_status(job["id"], "running")
+    while (app.job(job["id"])["progress"] or {}).get("step", 0) < 2:
+        time.sleep(0.01)
+    assert app.http.delete(f"/api/v1/jobs/{job['id']}").status_code == 200
+    done = app.wait(job["id"])
+    assert done["status"] == "cancelled"
+    assert done["progress"]["step"] < 150
+
+
+def test_defaults_come_from_the_models_family(app: ServedApp):
+    job = app.wait(
+        app.submit(prompt="a cat", model=model("tiny-flux-schnell"), width=SIZE, height=SIZE)["id"]
+    )
+    assert job["status"] == "succeeded"
+    request = job["request"]
+    assert (request["steps"], request["guidance_scale"], request["sampler"]) == (
+        4,
+        0.0,
+        "flow_euler",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "field", "words"),
+    [
+        ("tiny-flux-dev", {"negative_prompt": "blur"}, "negative_prompt", "negative prompt"),
+        ("tiny-flux-schnell", {"guidance_scale": 3.5}, "guidance_scale", "takes no guidance"),
+        ("tiny-sd3", {"sampler": "euler_a"}, "sampler", "flow_euler"),
+        ("tiny-pixart-sigma", {"sampler": "flow_euler"}, "sampler", "dpmpp_2m"),
+        ("tiny-sdxl", {"prompt": "a cat <lora:anything:1>"}, "loras", "not supported"),
+    ],
+)
+def test_requests_the_family_cannot_honour_get_a_clear_422(app, name, fields, field, words):
+    body = {"prompt": "a cat", "model": model(name), **fields}
+    response = app.http.post("/api/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field]
+    assert words in error["msg"]
+
+
+def test_a1111_euler_on_flux_means_the_flow_euler(app: ServedApp):
+    response = app.http.post(
+        "/sdapi/v1/txt2img",
+        json={
+            "prompt": "a cat",
+            "sampler_name": "Euler",
+            "steps": 2,
+            "width": SIZE,
+            "height": SIZE,
+            "override_settings": {"sd_model_checkpoint": model("tiny-flux-dev")},
+        },
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    info = json.loads(response.json()["info"])
+    assert info["sampler_name"] == "Euler (flow)"
+    assert info["cfg_scale"] == 3.5  # A1111's default cfg_scale is not Flux's guidance
