@@ -26,6 +26,8 @@ from diffusers import (
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import (
     CLIPTextConfig,
@@ -331,3 +333,28 @@ def save_tiny_family(name: str, target: Path) -> Path:
     torch.manual_seed(0)
     BUILDERS[name]().save_pretrained(target, safe_serialization=True)
     return target
+
+
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
+
+def write_family_lora(name: str, path: Path, seed: int, rank: int = 4) -> Path:
+    """A diffusers-format LoRA for the tiny model `name`, made the way trainers make them
+    (a peft adapter on the denoiser's attention), with random non-zero weights."""
+    pipeline = BUILDERS[name]()
+    part = "unet" if hasattr(pipeline, "unet") else "transformer"
+    denoiser = getattr(pipeline, part)
+    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=LORA_TARGETS)
+    denoiser.add_adapter(config)
+    generator = torch.Generator().manual_seed(seed)
+    layers = {
+        key: (torch.randn(value.shape, generator=generator) * 0.5).contiguous()
+        for key, value in get_peft_model_state_dict(denoiser).items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    type(pipeline).save_lora_weights(
+        path.parent,
+        weight_name=path.name,
+        **{f"{part}_lora_layers": layers, f"{part}_lora_adapter_metadata": config.to_dict()},
+    )
+    return path

@@ -51,6 +51,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=25,
             default_guidance=5.0,
             default_sampler="euler_a",
+            loras=True,
         ),
         Family(
             "sd3",
@@ -59,6 +60,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=28,
             default_guidance=7.0,
             default_sampler="flow_euler",
+            loras=True,
         ),
         Family(
             "flux",
@@ -67,6 +69,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=28,
             default_guidance=3.5,
             default_sampler="flow_euler",
+            loras=True,
             guidance="distilled",
             packed_latents=True,
             custom_sigmas=True,
@@ -88,6 +91,7 @@ FAMILIES: dict[str, Family] = {
             default_steps=20,
             default_guidance=4.5,
             default_sampler="flow_dpmpp_2m",
+            loras=True,
             resolution_binning=True,
         ),
     )

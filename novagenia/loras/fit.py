@@ -100,5 +100,9 @@ def fits(lora_path: Path, model: ModelInfo) -> bool | None:
 
 
 def fitting_models(lora_path: Path, models: list[ModelInfo]) -> list[str]:
-    """Ids of the installed models this LoRA is known to fit."""
-    return [model.id for model in models if fits(lora_path, model)]
+    """Ids of the installed models this LoRA is known to fit (of families that take LoRAs)."""
+    return [
+        model.id
+        for model in models
+        if model.capabilities and model.capabilities.loras and fits(lora_path, model)
+    ]

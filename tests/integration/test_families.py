@@ -14,11 +14,12 @@ import pytest
 import websockets
 
 from tests.served import TERMINAL, ServedApp, served_app
-from tests.tiny_families import BUILDERS, save_tiny_family
+from tests.tiny_families import BUILDERS, save_tiny_family, write_family_lora
 
 pytestmark = pytest.mark.serve
 
 STEPS = 4
+LORA_FAMILIES = ("tiny-sdxl", "tiny-sd3", "tiny-flux-dev", "tiny-sana")
 SIZE = 64
 EXPECTED = {  # family, default sampler, guidance, negative prompts apply
     "tiny-sdxl": ("sdxl", "euler_a", "cfg", True),
@@ -35,6 +36,8 @@ def app(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     for name in BUILDERS:
         save_tiny_family(name, data / "models" / "tiny" / name)
+    for name in LORA_FAMILIES:
+        write_family_lora(name, data / "loras" / f"{name}.safetensors", seed=1)
     with served_app(data, preview_every_steps=2) as served:
         yield served
 
@@ -51,7 +54,7 @@ def test_models_list_each_familys_capabilities(app: ServedApp):
         assert capabilities["default_sampler"] == sampler
         assert capabilities["guidance"] == guidance
         assert capabilities["negative_prompt"] is negative
-        assert capabilities["loras"] is False
+        assert capabilities["loras"] is (family != "pixart")
         assert capabilities["default_sampler"] in listed[model(name)]["samplers"]
     flow = {"flow_euler", "flow_heun", "flow_dpmpp_2m", "flow_unipc"}
     assert set(listed[model("tiny-sd3")]["samplers"]) == flow
@@ -146,7 +149,8 @@ def test_defaults_come_from_the_models_family(app: ServedApp):
         ("tiny-flux-schnell", {"guidance_scale": 3.5}, "guidance_scale", "takes no guidance"),
         ("tiny-sd3", {"sampler": "euler_a"}, "sampler", "flow_euler"),
         ("tiny-pixart-sigma", {"sampler": "flow_euler"}, "sampler", "dpmpp_2m"),
-        ("tiny-sdxl", {"prompt": "a cat <lora:anything:1>"}, "loras", "not supported"),
+        ("tiny-pixart-sigma", {"prompt": "a cat <lora:anything:1>"}, "loras", "not supported"),
+        ("tiny-flux-dev", {"loras": [{"name": "tiny-sdxl"}]}, "loras", "does not fit"),
     ],
 )
 def test_requests_the_family_cannot_honour_get_a_clear_422(app, name, fields, field, words):
@@ -175,3 +179,20 @@ def test_a1111_euler_on_flux_means_the_flow_euler(app: ServedApp):
     info = json.loads(response.json()["info"])
     assert info["sampler_name"] == "Euler (flow)"
     assert info["cfg_scale"] == 3.5  # A1111's default cfg_scale is not Flux's guidance
+
+
+@pytest.mark.parametrize("name", LORA_FAMILIES)
+def test_a_lora_for_the_family_changes_the_picture_and_weight_zero_does_not(app, name):
+    def draw(loras: list[dict]) -> dict:
+        body = {"prompt": "a cat", "model": model(name), "steps": 2, "seed": 5, "loras": loras}
+        job = app.wait(app.submit(**body, width=SIZE, height=SIZE)["id"])
+        assert job["status"] == "succeeded", job
+        return job
+
+    plain = app.pixels(draw([]))
+    adapted = app.pixels(draw([{"name": name, "weight": 1.0}]))
+    off = app.pixels(draw([{"name": name, "weight": 0.0}]))
+    assert (plain != adapted).any()
+    assert (plain == off).all()
+    fits = app.http.get(f"/api/v1/loras/{name}").json()["fits"]
+    assert model(name) in fits
