@@ -23,7 +23,7 @@ class Family:
     pipeline_classes: tuple[str, ...]
     default_steps: int
     default_guidance: float
-    default_sampler: str  # the classic default; flow models take `default_flow_sampler`
+    default_sampler: str  # a model whose schedule excludes it takes its first sampler
     guidance: Guidance = "cfg"
     loras: bool = False  # our LoRA library and mixer are proven on this family
     packed_latents: bool = False  # Flux: latents travel as 2×2 patches (B, tokens, C·4)

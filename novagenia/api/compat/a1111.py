@@ -229,9 +229,9 @@ def _job_requests(
 def _sampler_on(sampler: str, capabilities: Capabilities | None) -> str:
     """A1111 names one sampler for every model ("Euler" on Flux too): on a flow-matching
     model a classic sampler means its flow twin."""
-    twin = FLOW_TWINS.get(sampler)
     if capabilities is None or sampler in capabilities.samplers:
         return sampler
+    twin = FLOW_TWINS.get(sampler)
     return twin if twin in capabilities.samplers else sampler
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 from fastapi import APIRouter, HTTPException, Response, status
 
@@ -42,16 +43,9 @@ async def list_models(context: Context) -> ModelList:
 def capabilities_out(capabilities: Capabilities | None) -> CapabilitiesOut | None:
     if capabilities is None:
         return None
-    return CapabilitiesOut(
-        family=capabilities.family,
-        family_label=FAMILIES[capabilities.family].label,
-        default_sampler=capabilities.default_sampler,
-        default_steps=capabilities.default_steps,
-        default_guidance=capabilities.default_guidance,
-        guidance=capabilities.guidance,
-        negative_prompt=capabilities.negative_prompt,
-        loras=capabilities.loras,
-        size_multiple=capabilities.size_multiple,
+    # samplers and native size are ModelOut's own fields; the rest is passed as it is
+    return CapabilitiesOut.model_validate(
+        {**asdict(capabilities), "family_label": FAMILIES[capabilities.family].label}
     )
 
 
