@@ -27,7 +27,9 @@ def load_direct(data_dir: Path, model: str = TINY_RANDOM) -> LoadedPipeline:
     return load_pipeline(model, registry.materialize(model), DevicePlan.for_replica(0))
 
 
-def job_request(seed: int, steps: int, size: int, model: str = TINY_RANDOM) -> dict:
+def job_request(
+    seed: int, steps: int, size: int, model: str = TINY_RANDOM, speed: str = "quality"
+) -> dict:
     return {
         "prompt": PROMPT,
         "model": model,
@@ -35,16 +37,19 @@ def job_request(seed: int, steps: int, size: int, model: str = TINY_RANDOM) -> d
         "width": size,
         "height": size,
         "seed": seed,
+        "speed": speed,
     }
 
 
-def run_direct(loaded: LoadedPipeline, seeds: list[int], steps: int, size: int) -> float:
+def run_direct(
+    loaded: LoadedPipeline, seeds: list[int], steps: int, size: int, speed: str = "quality"
+) -> float:
     """One pipeline call for `len(seeds)` images; returns its wall time in seconds."""
     jobs = [
         Job(
             id=f"direct{seed}",
             status=JobStatus.running,
-            request=GenerationRequest(**job_request(seed, steps, size, loaded.model_id)),
+            request=GenerationRequest(**job_request(seed, steps, size, loaded.model_id, speed)),
             model=loaded.model_id,
             priority=0,
             created_at=0,

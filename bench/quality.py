@@ -6,7 +6,7 @@ picture is read back by `novagenia.embedded.shapes.judge` (background = the bord
 median colour, shape colour = median of the pixels that differ from it, shape from how
 much of its bounding box it fills). Prints the three accuracies.
 
-    python -m bench.quality [--samples 96] [--steps 20] [--sampler euler_a] [--seed 0] [--grid docs/tiny-shapes.png]
+    python -m bench.quality [--samples 96] [--steps 20] [--sampler euler_a] [--speed quality] [--seed 0] [--grid docs/tiny-shapes.png]
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sampler", default="euler_a")
     parser.add_argument("--guidance", type=float, default=6.0)
+    parser.add_argument("--speed", choices=("quality", "fast"), default="quality")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", type=Path, help="also save a grid of pictures with their prompts")
     options = parser.parse_args()
@@ -73,6 +74,7 @@ def main() -> None:
                 steps=options.steps,
                 sampler=options.sampler,
                 guidance_scale=options.guidance,
+                speed=options.speed,
                 seed=seeds[i],
             )
             return app.image(app.wait(job["id"], timeout=600)["images"][0]["url"]).convert("RGB")
@@ -84,7 +86,7 @@ def main() -> None:
     colour = np.mean([g[1] == a.colour for g, a in zip(got, asked, strict=True)])
     shape = np.mean([g[2] == a.shape for g, a in zip(got, asked, strict=True)])
     print(
-        f"{TINY_SHAPES}: {options.samples} random prompts and seeds, {options.steps} steps, {options.sampler}, CFG {options.guidance:g}"
+        f"{TINY_SHAPES}: {options.samples} random prompts and seeds, {options.steps} steps, {options.sampler}, CFG {options.guidance:g}, speed {options.speed}"
     )
     print(f"background colour right: {background:.1%}")
     print(f"shape colour right:      {colour:.1%}")

@@ -5,6 +5,7 @@ pixels whatever else shares the batch, and every image reports its seed."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,9 @@ from diffusers import DiffusionPipeline
 from PIL import Image
 
 from novagenia.engine.families import family_of
+from novagenia.engine.fastpath import denoiser_of
 from novagenia.engine.samplers import get_sampler
+from novagenia.engine.step_cache import step_cache
 from novagenia.jobs.schemas import GenerationRequest, Job
 
 
@@ -63,7 +66,22 @@ def generate(
     1-based step number and may raise GenerationStopped. The sampler's scheduler is made
     afresh from the model's own `scheduler_config` (never from the previous run's
     scheduler, whose options and state would leak into this one). The call is shaped
-    by the pipeline's family (engine/families.py); requests were checked against it."""
+    by the pipeline's family (engine/families.py); requests were checked against it.
+    `speed: fast` runs the call with step caching (engine/step_cache.py)."""
+    request = plan.request
+    with ExitStack() as stack:
+        if request.speed == "fast":
+            clock = stack.enter_context(step_cache(denoiser_of(pipeline), request.steps))
+            on_step = clock.follow(on_step)
+        return _call_pipeline(pipeline, plan, on_step, scheduler_config)
+
+
+def _call_pipeline(
+    pipeline: DiffusionPipeline,
+    plan: BatchPlan,
+    on_step: StepCallback,
+    scheduler_config: Mapping[str, Any],
+) -> list[Image.Image]:
     request = plan.request
     family = family_of(type(pipeline).__name__)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)

@@ -30,6 +30,7 @@ def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> 
         "Seed": seed,
         "Size": f"{width}x{height}",
         "Model": request.model,
+        **({"Speed": request.speed} if request.speed != "quality" else {}),
         "Version": f"NovaGenIA {__version__}",
     }
     lines.append(", ".join(f"{key}: {value}" for key, value in fields.items()))

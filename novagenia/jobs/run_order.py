@@ -34,6 +34,7 @@ def batch_signature(request: GenerationRequest) -> tuple:
         request.steps,
         request.sampler,
         request.guidance_scale,
+        request.speed,
         tuple((lora.name, lora.weight) for lora in request.loras),
     )
 

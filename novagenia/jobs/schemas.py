@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -88,6 +89,11 @@ class GenerationRequest(BaseModel):
         1, ge=1, le=CEILING_IMAGES_PER_JOB, description="Images made by this job."
     )
     loras: list[LoraRef] = Field(default_factory=list, max_length=8)
+    speed: Literal["quality", "fast"] = Field(
+        "quality",
+        description="`fast`: step caching (attention reused between steps in the middle of "
+        "the schedule), about a tenth faster for a small quality cost (README, Speed).",
+    )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
 

@@ -95,6 +95,15 @@ def test_openai_model_names_use_the_default_model_and_options_are_ignored(client
         .b64_json
     )  # gpt-image-* models answer in base64 by default
     assert f"Model: {TINY}" in image.info["parameters"]
+    assert "Speed" not in image.info["parameters"]
+
+
+def test_quality_low_means_speed_fast(client):
+    response = client.images.generate(
+        model=TINY, prompt="a star", size="64x64", quality="low", response_format="b64_json",
+        extra_body={"steps": 10},
+    )  # fmt: skip
+    assert "Speed: fast" in decode(response.data[0].b64_json).info["parameters"]
 
 
 def test_size_auto_is_the_models_native_size(client):
@@ -115,6 +124,7 @@ def test_size_auto_is_the_models_native_size(client):
         ({"prompt": ""}, "prompt"),
         ({"prompt": "   "}, "prompt"),
         ({"response_format": "gif"}, "response_format"),
+        ({"quality": "ultra"}, "quality"),
         ({"extra_body": {"seed": -1}}, "seed"),
         ({"extra_body": {"sampler": "magic"}}, "sampler"),
     ],

@@ -151,6 +151,7 @@ def test_defaults_come_from_the_models_family(app: ServedApp):
         ("tiny-pixart-sigma", {"sampler": "flow_euler"}, "sampler", "dpmpp_2m"),
         ("tiny-pixart-sigma", {"prompt": "a cat <lora:anything:1>"}, "loras", "not supported"),
         ("tiny-flux-dev", {"loras": [{"name": "tiny-sdxl"}]}, "loras", "does not fit"),
+        ("tiny-sdxl", {"speed": "turbo"}, "speed", "'quality' or 'fast'"),
     ],
 )
 def test_requests_the_family_cannot_honour_get_a_clear_422(app, name, fields, field, words):
@@ -196,3 +197,20 @@ def test_a_lora_for_the_family_changes_the_picture_and_weight_zero_does_not(app,
     assert (plain == off).all()
     fits = app.http.get(f"/api/v1/loras/{name}").json()["fits"]
     assert model(name) in fits
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_speed_fast_caches_steps_of_every_family(app: ServedApp, name: str):
+    """Attention reuse attaches to each family's denoiser: the picture changes a little,
+    and its PNG parameters say how it was made."""
+
+    def draw(speed: str) -> dict:
+        body = {"prompt": "a cat", "model": model(name), "steps": 10, "seed": 9, "speed": speed}
+        job = app.wait(app.submit(**body, width=SIZE, height=SIZE)["id"])
+        assert job["status"] == "succeeded", job
+        return job
+
+    full, fast = draw("quality"), draw("fast")
+    assert (app.pixels(full) != app.pixels(fast)).any()
+    assert "Speed: fast" in app.image(fast["images"][0]["url"]).info["parameters"]
+    assert "Speed" not in app.image(full["images"][0]["url"]).info["parameters"]

@@ -8,7 +8,9 @@ JobBoard, with every error in OpenAI's shape `{"error": {message, type, param, c
 - `response_format`: `url` (OpenAI's default; an absolute URL of `/api/v1/images/...`)
   or `b64_json` (the default when `model` names a `gpt-image-*` model, which only
   answers with base64).
-- `quality`, `style` and other OpenAI options have no equivalent here and are ignored.
+- `quality`: `low` runs the job with `speed: fast` (step caching); `auto`, `medium`,
+  `high`, `standard` and `hd` run every step in full.
+- `style` and other OpenAI options have no equivalent here and are ignored.
 - NovaGenIA extensions, for clients that can add body fields (`extra_body` in the
   official client): `negative_prompt`, `seed`, `steps`, `guidance_scale`, `sampler`.
 """
@@ -125,6 +127,9 @@ class ImageGenerationRequest(BaseModel):
     response_format: Literal["url", "b64_json"] | None = None
     user: str | None = Field(None, max_length=128)
     stream: Literal[False] = Field(False, description="Streaming partial images is not supported.")
+    quality: Literal["auto", "low", "medium", "high", "standard", "hd"] | None = Field(
+        None, description="`low`: step caching (`speed: fast`); the others: every step in full."
+    )
     negative_prompt: str = Field("", max_length=4000, description="NovaGenIA extension.")
     seed: int | None = Field(None, ge=0, le=MAX_SEED, description="NovaGenIA extension.")
     steps: int | None = Field(None, ge=1, le=150, description="NovaGenIA extension.")
@@ -171,6 +176,7 @@ async def generate_images(
         "seed": body.seed,
         "batch_size": body.n,
         "user": body.user,
+        "speed": "fast" if body.quality == "low" else "quality",
     }
     for name in ("steps", "guidance_scale", "sampler"):
         if getattr(body, name) is not None:

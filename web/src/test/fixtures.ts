@@ -30,6 +30,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       sampler: "euler_a",
       batch_size: 1,
       loras: [],
+      speed: "quality",
       priority: overrides.priority ?? 0,
       user: null,
     },

@@ -39,6 +39,7 @@ describe("Studio", () => {
     expect(screen.getByRole("slider", { name: "Steps" })).toBeInTheDocument();
     expect(screen.getByRole("spinbutton", { name: "CFG scale value" })).toBeInTheDocument();
     expect(screen.getByRole("radiogroup", { name: "Image size" })).toBeInTheDocument();
+    expect(screen.getByRole("radiogroup", { name: "Speed" })).toBeInTheDocument();
     expect(screen.getByRole("button", { name: "Random seed" })).toBeInTheDocument();
   });
 
@@ -55,6 +56,8 @@ describe("Studio", () => {
     await user.type(steps, "30{Enter}");
     await user.click(screen.getByRole("radio", { name: /^3:4/ }));
     await user.type(screen.getByLabelText("Seed"), "1234");
+    await user.click(screen.getByRole("radio", { name: "Fast" }));
+    expect(screen.getByText("attention reused between steps")).toBeInTheDocument();
     await user.click(screen.getByRole("button", { name: /Generate/ }));
 
     expect(calls[0].body).toEqual({
@@ -66,6 +69,7 @@ describe("Studio", () => {
       batch_size: 1,
       loras: [],
       priority: 0,
+      speed: "fast",
       width: 112,
       height: 144,
       seed: 1234,
@@ -185,7 +189,7 @@ describe("Studio", () => {
     expect(screen.getByLabelText(/^Width/)).toHaveAttribute("step", "16");
 
     await user.click(screen.getByRole("button", { name: /Generate/ }));
-    expect(calls[0].body).toEqual({ prompt: "a cat", model: "acme/schnell", steps: 4, sampler: "flow_euler", batch_size: 1, loras: [], priority: 0 });
+    expect(calls[0].body).toEqual({ prompt: "a cat", model: "acme/schnell", steps: 4, sampler: "flow_euler", batch_size: 1, loras: [], priority: 0, speed: "quality" });
   });
 
   it("generates with Ctrl+Enter", async () => {

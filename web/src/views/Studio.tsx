@@ -5,6 +5,7 @@ import { Icon } from "../components/Icon";
 import { LoraMixer } from "../components/LoraMixer";
 import { NumberSlider, parseNumber } from "../components/NumberSlider";
 import { ProgressBar } from "../components/ProgressBar";
+import { RadioChips } from "../components/RadioChips";
 import { presetsFor, SizePresets } from "../components/SizePresets";
 import { StatusBadge } from "../components/StatusBadge";
 import { isUnreachable } from "../api/client";
@@ -14,7 +15,7 @@ import { samplerLabel, samplersFor, useCatalog } from "../stores/catalog";
 import { lorasText } from "../lib/params";
 import { useJobs } from "../stores/jobs";
 import { isOffline, useOffline, useServer } from "../stores/server";
-import { familyDefaults, isRandomSeed, MAX_SEED, toRequest, useStudio } from "../stores/studio";
+import { familyDefaults, isRandomSeed, MAX_SEED, type Speed, toRequest, useStudio } from "../stores/studio";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
 
@@ -31,6 +32,11 @@ function GrowingTextarea(props: React.TextareaHTMLAttributes<HTMLTextAreaElement
 }
 
 /** A number input's text for a form value: empty for none (null, NaN). */
+const SPEEDS = [
+  { key: "quality", content: "Quality", title: "Every step computed in full" },
+  { key: "fast", content: "Fast", title: "Step caching: attention reused in the middle of the schedule, about a tenth faster" },
+];
+
 const numberText = (value: number | null) => (value !== null && Number.isFinite(value) ? value : "");
 
 /** aria-invalid and aria-describedby for a field with `error`; its message has id `${id}-error`. */
@@ -395,6 +401,12 @@ export function Studio() {
             </div>
           </div>
           <NumberSlider label="Steps" min={1} max={limits.maxSteps} step={1} value={form.steps} error={errors.steps} onChange={(steps) => update({ steps })} />
+          <div className="field">
+            <span className="label">
+              Speed <span className="hint">{form.speed === "fast" ? "attention reused between steps" : "every step in full"}</span>
+            </span>
+            <RadioChips label="Speed" options={SPEEDS} checked={form.speed} onSelect={(speed) => update({ speed: speed as Speed })} />
+          </div>
           {capabilities?.guidance !== "none" && (
             <NumberSlider
               label={capabilities?.guidance === "distilled" ? "Guidance" : "CFG scale"}
