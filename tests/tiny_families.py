@@ -28,6 +28,7 @@ from diffusers import (
 )
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
+from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
 from transformers import (
     CLIPTextConfig,
@@ -357,4 +358,39 @@ def write_family_lora(name: str, path: Path, seed: int, rank: int = 4) -> Path:
         weight_name=path.name,
         **{f"{part}_lora_layers": layers, f"{part}_lora_adapter_metadata": config.to_dict()},
     )
+    return path
+
+
+# kohya (sd-scripts) layer names of the tiny models, in the original architectures' naming
+# that only diffusers' converters map: SDXL's LDM UNet blocks (tiny SDXL: one resnet per
+# level, attention in the second level, the middle block and the first up level), Flux's
+# double blocks; with the inner width of each.
+KOHYA_LAYERS = {
+    "tiny-sdxl": (
+        [
+            f"lora_unet_{block}_transformer_blocks_0_{projection}"
+            for block in ("input_blocks_3_1", "middle_block_1", "output_blocks_0_1")
+            for projection in ("attn1_to_q", "attn1_to_out_0")
+        ],
+        64,
+    ),
+    "tiny-flux-dev": (
+        ["lora_unet_double_blocks_0_img_attn_proj", "lora_unet_double_blocks_0_txt_attn_proj"],
+        32,
+    ),
+}
+
+
+def write_kohya_lora(name: str, path: Path, seed: int, rank: int = 4) -> Path:
+    """A kohya-format LoRA (`lora_down`/`lora_up`/`alpha` per layer) for the tiny model
+    `name`, with random non-zero weights."""
+    layers, width = KOHYA_LAYERS[name]
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for layer in layers:
+        tensors[f"{layer}.lora_down.weight"] = torch.randn(rank, width, generator=generator) * 0.5
+        tensors[f"{layer}.lora_up.weight"] = torch.randn(width, rank, generator=generator) * 0.5
+        tensors[f"{layer}.alpha"] = torch.tensor(float(rank))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, path)
     return path
