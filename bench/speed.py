@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class SpeedRow:
 
 @dataclass(frozen=True)
 class QualityRow:
-    speed: str
+    version: str
     background: float
     colour: float
     shape: float
@@ -66,7 +67,9 @@ def time_speeds(loaded: LoadedPipeline, repeats: int) -> list[SpeedRow]:
     return rows
 
 
-def draw(loaded: LoadedPipeline, prompts: list[str], seeds: list[int], speed: str) -> list:
+def draw(
+    loaded: LoadedPipeline, prompts: list[str], seeds: list[int], speed: str = "quality"
+) -> list:
     pictures = []
     for start in range(0, len(prompts), QUALITY_BATCH):
         jobs = [
@@ -105,29 +108,45 @@ def draw(loaded: LoadedPipeline, prompts: list[str], seeds: list[int], speed: st
 def judge_speeds(loaded: LoadedPipeline, samples: int) -> tuple[list[QualityRow], float]:
     """Accuracy per speed on the same prompts and seeds, and the mean absolute pixel
     difference (0–255) between each picture's two versions."""
-    rng = np.random.default_rng(0)
-    asked = [random_sample(rng) for _ in range(samples)]
-    seeds = rng.integers(0, 2**32 - 1, size=samples).tolist()
+    asked, seeds = random_prompts(samples)
     prompts = [sample.prompt for sample in asked]
     drawn = {speed: draw(loaded, prompts, seeds, speed) for speed in ("quality", "fast")}
+    return judge_versions(drawn, asked), mean_difference(drawn["quality"], drawn["fast"])
+
+
+def random_prompts(samples: int) -> tuple[list, list[int]]:
+    """The same random shapes prompts and seeds in every run (`shapes.random_sample`)."""
+    rng = np.random.default_rng(0)
+    asked = [random_sample(rng) for _ in range(samples)]
+    return asked, rng.integers(0, 2**32 - 1, size=samples).tolist()
+
+
+def judge_versions(drawn: dict[str, list], asked: list) -> list[QualityRow]:
+    """Per version (a speed, a memory plan): how often each picture part was right."""
     rows = []
-    for speed, pictures in drawn.items():
+    for label, pictures in drawn.items():
         got = [judge(picture) for picture in pictures]
         rows.append(
             QualityRow(
-                speed,
+                label,
                 float(np.mean([g[0] == a.background for g, a in zip(got, asked, strict=True)])),
                 float(np.mean([g[1] == a.colour for g, a in zip(got, asked, strict=True)])),
                 float(np.mean([g[2] == a.shape for g, a in zip(got, asked, strict=True)])),
             )
         )
-    difference = np.mean(
-        [
-            np.abs(np.asarray(q, dtype=np.int16) - np.asarray(f, dtype=np.int16)).mean()
-            for q, f in zip(drawn["quality"], drawn["fast"], strict=True)
-        ]
+    return rows
+
+
+def mean_difference(first: list, second: list) -> float:
+    """Mean absolute pixel difference (0–255) between two versions of each picture."""
+    return float(
+        np.mean(
+            [
+                np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).mean()
+                for a, b in zip(first, second, strict=True)
+            ]
+        )
     )
-    return rows, float(difference)
 
 
 def report(repeats: int, samples: int) -> str:
@@ -150,16 +169,23 @@ def report(repeats: int, samples: int) -> str:
         f"What it costs: {samples} random prompts and seeds drawn both ways, judged by pixel "
         f"statistics; mean pixel difference between the two versions {difference:.1f} of 255.",
         "",
-        "| speed | background right | shape colour right | shape right |",
-        "|---|---|---|---|",
-        *(f"| {r.speed} | {r.background:.1%} | {r.colour:.1%} | {r.shape:.1%} |" for r in accuracy),
+        *accuracy_table("speed", accuracy),
     ]
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def accuracy_table(column: str, rows: list[QualityRow]) -> list[str]:
+    return [
+        f"| {column} | background right | shape colour right | shape right |",
+        "|---|---|---|---|",
+        *(f"| {r.version} | {r.background:.1%} | {r.colour:.1%} | {r.shape:.1%} |" for r in rows),
+    ]
+
+
+def print_report(doc: str, report: Callable[[int, int], str]) -> None:
+    """The command line of a bench that times repeated calls and judges sampled prompts."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--samples", type=int, default=96)
@@ -168,4 +194,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    print_report(__doc__, report)

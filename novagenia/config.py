@@ -5,6 +5,7 @@ Every field has a description so the same model documents the YAML (see README).
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -45,6 +46,32 @@ class AutoscalingArgs(BaseModel):
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
         return self
+
+
+class MemoryPlan(BaseModel):
+    """How one model holds its weights: for big models on small GPUs (engine/memory.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantize: Literal["none", "int8"] = Field(
+        "none",
+        description="'int8': the denoiser's linear weights stored as int8 (torchao "
+        "weight-only; install novagenia[quantization]), computed in the model's dtype: "
+        "about half the memory of bf16 weights, a quarter of float32.",
+    )
+    offload: Literal["none", "model", "group"] = Field(
+        "none",
+        description="CUDA only (a CPU replica holds everything in host memory already). "
+        "'model': each component moves onto the GPU while it runs (diffusers' model CPU "
+        "offload); 'group': the denoiser's blocks stream in one at a time (group "
+        "offloading): least GPU memory, slowest. Either turns `compile` off for the model.",
+    )
+    vae_slicing: bool = Field(
+        False, description="Decode a batch one image at a time: less peak memory, a bit slower."
+    )
+    vae_tiling: bool = Field(
+        True, description="Decode images larger than the VAE's tile in overlapping tiles."
+    )
 
 
 class AppArgs(BaseModel):
@@ -92,6 +119,12 @@ class AppArgs(BaseModel):
         le=19,
         description="Nice value of the Ingress and job board processes, so that where they "
         "share CPUs with a replica denoising on the CPU the denoising goes first (0 = as is).",
+    )
+    model_memory: dict[str, MemoryPlan] = Field(
+        default_factory=dict,
+        description="Memory strategy per model: keys are model ids or patterns "
+        "('black-forest-labs/*'); the first key that matches, in order, applies; other "
+        "models use MemoryPlan's defaults.",
     )
     autoscaling: AutoscalingArgs = Field(default_factory=AutoscalingArgs)
     ingress_replicas: int = Field(1, ge=1, description="Ingress (HTTP/WebSocket) replicas.")
@@ -201,6 +234,13 @@ class AppArgs(BaseModel):
         if isinstance(value, float) and value > 1 and not value.is_integer():
             raise ValueError("gpus_per_replica above 1 must be a whole number (Ray's rule)")
         return value
+
+    def memory_plan(self, model_id: str) -> MemoryPlan:
+        """The `model_memory` entry for `model_id` (first match), else the defaults."""
+        for pattern, plan in self.model_memory.items():
+            if fnmatch.fnmatchcase(model_id, pattern):
+                return plan
+        return MemoryPlan()
 
     @property
     def models_dir(self) -> Path:

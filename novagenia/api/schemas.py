@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from novagenia.config import MemoryPlan
 from novagenia.hub import Download
 from novagenia.jobs.protocol import EventFields, JobStateEvent, PreviewEvent, ProgressEvent
 from novagenia.jobs.schemas import Job
@@ -59,6 +60,10 @@ class ModelOut(BaseModel):
     )
     loaded_on: list[str] = Field(
         default_factory=list, description="Diffusion replicas holding it in memory now."
+    )
+    memory: MemoryPlan = Field(
+        default_factory=MemoryPlan,
+        description="How replicas hold its weights (`model_memory` in the configuration).",
     )
 
 

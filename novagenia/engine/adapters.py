@@ -129,7 +129,7 @@ class LoraAdapters:
         for adapter in adapters:
             _purge(pipeline, adapter)
             held.pop(adapter, None)
-        if pipeline.device.type == "cuda":
+        if pipeline._execution_device.type == "cuda":
             torch.cuda.empty_cache()
 
 

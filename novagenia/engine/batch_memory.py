@@ -28,7 +28,7 @@ def auto_max_images(device: str) -> int:
 def measure_bytes_per_pixel(pipeline: DiffusionPipeline) -> float | None:
     """Peak memory one image of the model needs per pixel (its native size, CFG on,
     decode included); None off CUDA, where memory does not bound the batch."""
-    if pipeline.device.type != "cuda":
+    if pipeline._execution_device.type != "cuda":  # offloaded weights rest on the CPU
         return None
     torch.cuda.synchronize()
     before = torch.cuda.memory_allocated()

@@ -61,7 +61,12 @@ class Diffusion:
             # a bound method cannot carry. The bound is configurable, hence not a decorator.
             path = await asyncio.to_thread(self.registry.materialize, model_id)
             return await self.runner.on_pipeline_thread(
-                load_pipeline, model_id, path, self.plan, self.registry.models_dir
+                load_pipeline,
+                model_id,
+                path,
+                self.plan,
+                self.registry.models_dir,
+                self.args.memory_plan(model_id),
             )
 
         self.load_model = serve.multiplexed(

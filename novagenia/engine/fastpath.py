@@ -67,9 +67,12 @@ def compile_pipeline(
 
 
 def fuse_qkv(denoiser: torch.nn.Module) -> None:
-    """One matmul for the query, key and value projections of each attention layer."""
+    """One matmul for the query, key and value projections of each attention layer
+    (once: the loader fuses before quantizing, compile_pipeline again for direct use)."""
     if not hasattr(denoiser, "fuse_qkv_projections"):
         return
+    if getattr(denoiser, "original_attn_processors", None) is not None:
+        return  # fused already
     try:
         denoiser.fuse_qkv_projections()
     except ValueError as exc:  # e.g. attention with added KV projections

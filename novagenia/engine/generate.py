@@ -85,7 +85,9 @@ def _call_pipeline(
     request = plan.request
     family = family_of(type(pipeline).__name__)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
-    device = pipeline.device
+    # Where the denoising runs: with CPU offload (engine/memory.py) the weights rest on
+    # the CPU, `pipeline.device`, while the noise must come from the GPU like any other.
+    device = pipeline._execution_device
     generator_device = "cpu" if device.type == "mps" else device
     generators = [torch.Generator(generator_device).manual_seed(seed) for seed in plan.seeds]
     options: dict[str, Any] = {}

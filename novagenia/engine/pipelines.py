@@ -14,9 +14,11 @@ from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusio
 from diffusers.loaders.single_file_utils import fetch_diffusers_config
 from huggingface_hub import constants
 
+from novagenia.config import MemoryPlan
 from novagenia.engine.batch_memory import measure_bytes_per_pixel
 from novagenia.engine.device import DevicePlan
-from novagenia.engine.fastpath import compile_pipeline, denoiser_of
+from novagenia.engine.fastpath import compile_pipeline, denoiser_of, fuse_qkv
+from novagenia.engine.memory import offloaded, place_pipeline, quantize_denoiser
 from novagenia.engine.previews import LatentProjection, fit_latent_projection
 from novagenia.models import checkpoint_family, checkpoint_keys
 from novagenia.safetensors_header import read_header
@@ -64,7 +66,7 @@ class LoadedPipeline:
     def _free(self) -> None:
         if getattr(self, "pipeline", None) is None:
             return
-        device = self.pipeline.device
+        device = self.pipeline._execution_device  # where it ran, offloaded or not
         self.pipeline = None
         gc.collect()
         if device.type == "cuda":
@@ -73,8 +75,15 @@ class LoadedPipeline:
 
 
 def load_pipeline(
-    model_id: str, path: Path, plan: DevicePlan, models_dir: Path | None = None
+    model_id: str,
+    path: Path,
+    plan: DevicePlan,
+    models_dir: Path | None = None,
+    memory: MemoryPlan | None = None,
 ) -> LoadedPipeline:
+    """The model's pipeline on the replica's device, held the way its memory plan says
+    (engine/memory.py), fast path compiled where the plan allows."""
+    memory = memory or MemoryPlan()
     started = time.perf_counter()
     if path.is_file():
         pipeline = load_single_file(path, plan, models_dir)
@@ -90,19 +99,26 @@ def load_pipeline(
             variant=variant,
         )
     pipeline.set_progress_bar_config(disable=True)
-    pipeline.to(plan.device)
-    if hasattr(pipeline, "vae") and hasattr(pipeline.vae, "enable_tiling"):
-        # Tiled decode only kicks in above the tile size: cheap insurance for big images.
-        pipeline.vae.enable_tiling()
+    # Offloaded weights move during a call: nothing may capture them in a graph.
+    compile = (
+        plan.compile and denoiser_of(pipeline) is not None and not offloaded(memory, plan.device)
+    )
+    if compile:
+        fuse_qkv(denoiser_of(pipeline))  # before quantizing: it concatenates weights
+    if memory.quantize == "int8":
+        quantize_denoiser(pipeline)
+    place_pipeline(pipeline, plan.device, memory)
     previews = fit_latent_projection(pipeline)
     # Measured before compiling: a replayed CUDA graph's memory is not the batch's peak.
     bytes_per_pixel = measure_bytes_per_pixel(pipeline)
-    if plan.compile and denoiser_of(pipeline) is not None:
+    if compile:
         compile_pipeline(pipeline, plan.warmup_batches)
     elif plan.device == "cuda" and hasattr(pipeline, "unet"):
         pipeline.unet.to(memory_format=torch.channels_last)
     seconds = time.perf_counter() - started
-    logger.info("loaded %s on %s (%s) in %.2f s", model_id, plan.device, plan.dtype, seconds)
+    logger.info(
+        "loaded %s on %s (%s, %s) in %.2f s", model_id, plan.device, plan.dtype, memory, seconds
+    )
     return LoadedPipeline(model_id, pipeline, previews, bytes_per_pixel)
 
 

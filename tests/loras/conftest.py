@@ -1,18 +1,9 @@
-"""LoRA files shared by the library and adapter tests (made once per session)."""
+"""One torch thread for the library and adapter tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-
-from tests.lora_files import make_test_loras
-
-
-@pytest.fixture(scope="session")
-def lora_files(tmp_path_factory) -> dict[str, Path]:
-    return make_test_loras(tmp_path_factory.mktemp("lora-files"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -34,6 +34,7 @@ async def list_models(context: Context) -> ModelList:
                 samplers=list(m.samplers),
                 capabilities=capabilities_out(m.capabilities),
                 loaded_on=loaded_on.get(m.id, []),
+                memory=context.args.memory_plan(m.id),
             )
             for m in models
         ]

@@ -115,6 +115,7 @@ export function makeModel(overrides: Partial<ModelInfo> = {}): ModelInfo {
     samplers: SAMPLERS.map((s) => s.name),
     capabilities: SD_CAPABILITIES,
     loaded_on: [],
+    memory: { quantize: "none", offload: "none", vae_slicing: false, vae_tiling: true },
     deletable: false,
     ...overrides,
   };

@@ -59,6 +59,18 @@ describe("Models", () => {
     expect(other).toHaveTextContent("cannot run here");
   });
 
+  it("says how a model's weights are held where the configuration changed it", async () => {
+    const flux = makeModel({ id: "acme/flux", memory: { quantize: "int8", offload: "model", vae_slicing: true, vae_tiling: true } });
+    mockApi({ "GET /models": { body: { models: [tiny, flux] } } });
+    renderModels();
+    const [plain, held] = await screen.findAllByTestId("model-card");
+    expect(held).toHaveTextContent("int8 weights");
+    expect(held).toHaveTextContent("model offload");
+    expect(held).toHaveTextContent("VAE slicing");
+    expect(plain).not.toHaveTextContent("weights");
+    expect(plain).not.toHaveTextContent("offload");
+  });
+
   it("offers Delete only for models the server would delete", async () => {
     const embedded = makeModel({ id: "novagenia/tiny-shapes", default: false, deletable: false });
     const defaultLocal = makeModel({ id: "local/default-one", source: "local", default: true, deletable: false });

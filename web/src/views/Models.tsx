@@ -97,6 +97,7 @@ function InstalledModel({ model }: { model: ModelInfo }) {
           {model.default && <span className="tag accent">default</span>}
           {model.native_size ? <span className="tag">{model.native_size}px</span> : null}
           <CapabilityTags capabilities={model.capabilities} />
+          <MemoryTags memory={model.memory} />
           <span className="tag">
             {model.loaded_on.length > 0
               ? `loaded on ${model.loaded_on.length} replica${model.loaded_on.length > 1 ? "s" : ""}`
@@ -152,6 +153,17 @@ function HubResult({ model, installed }: { model: HubModel; installed: boolean }
 }
 
 /** What a model can do, in a few words; a model of a family the server cannot run says so. */
+/** How replicas hold the model's weights, where the configuration changed it. */
+function MemoryTags({ memory }: { memory: ModelInfo["memory"] }) {
+  return (
+    <>
+      {memory.quantize !== "none" && <span className="tag">{memory.quantize} weights</span>}
+      {memory.offload !== "none" && <span className="tag">{memory.offload} offload</span>}
+      {memory.vae_slicing && <span className="tag">VAE slicing</span>}
+    </>
+  );
+}
+
 function CapabilityTags({ capabilities }: { capabilities: Capabilities | null }) {
   if (!capabilities) return <span className="tag warn">cannot run here</span>;
   const guidance = { cfg: `CFG ${capabilities.default_guidance}`, distilled: `guidance ${capabilities.default_guidance} (distilled)`, none: "no guidance" }[capabilities.guidance];
