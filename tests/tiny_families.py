@@ -97,13 +97,15 @@ def t5_encoder(vocab: int) -> T5EncoderModel:
     )
 
 
-def clip_encoder(tokenizer, projection: bool = False) -> CLIPTextModel:
+def clip_encoder(
+    tokenizer, projection: bool = False, layers: int = 2, hidden: int = TEXT_DIM
+) -> CLIPTextModel:
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
-        hidden_size=TEXT_DIM,
+        hidden_size=hidden,
         intermediate_size=37,
         num_attention_heads=4,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         max_position_embeddings=77,
         projection_dim=TEXT_DIM,
         hidden_act="gelu",
@@ -129,7 +131,9 @@ def kl_vae(latent_channels: int = 4, **extra) -> AutoencoderKL:
     )
 
 
-def build_sdxl() -> StableDiffusionXLPipeline:
+def build_sdxl(text_dim_2: int = TEXT_DIM, text_layers_2: int = 2) -> StableDiffusionXLPipeline:
+    """`text_dim_2`, `text_layers_2`: the second (OpenCLIP) text encoder's width and depth;
+    a single-file checkpoint is told apart by them (tests/single_file.py)."""
     tokenizer = build_clip_tokenizer(WORDS)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -145,13 +149,15 @@ def build_sdxl() -> StableDiffusionXLPipeline:
         addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 1),
         projection_class_embeddings_input_dim=TEXT_DIM + 6 * 8,
-        cross_attention_dim=2 * TEXT_DIM,
+        cross_attention_dim=TEXT_DIM + text_dim_2,
         norm_num_groups=8,
     )
     return StableDiffusionXLPipeline(
         vae=kl_vae(),
         text_encoder=clip_encoder(tokenizer),
-        text_encoder_2=clip_encoder(tokenizer, projection=True),
+        text_encoder_2=clip_encoder(
+            tokenizer, projection=True, layers=text_layers_2, hidden=text_dim_2
+        ),
         tokenizer=tokenizer,
         tokenizer_2=tokenizer,
         unet=unet,

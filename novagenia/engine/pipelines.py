@@ -93,7 +93,7 @@ def load_pipeline(
         variant = "fp16" if any(path.glob("*/*.fp16*.safetensors")) else None
         pipeline = DiffusionPipeline.from_pretrained(
             str(path),
-            torch_dtype=plan.dtype,
+            dtype=plan.dtype,
             use_safetensors=True,
             local_files_only=True,
             variant=variant,
@@ -155,5 +155,5 @@ def load_single_file(path: Path, plan: DevicePlan, models_dir: Path | None) -> D
     )
     config, local_only = single_file_config(path, models_dir)
     return loader.from_single_file(
-        str(path), config=config, torch_dtype=plan.dtype, local_files_only=local_only
+        str(path), config=config, dtype=plan.dtype, local_files_only=local_only
     )

@@ -122,9 +122,7 @@ def test_committed_pipeline_draws_what_it_is_asked():
     import torch
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(
-        MODEL_DIR, torch_dtype=torch.float32, use_safetensors=True
-    )
+    pipe = DiffusionPipeline.from_pretrained(MODEL_DIR, dtype=torch.float32, use_safetensors=True)
     pipe.set_progress_bar_config(disable=True)
     cases = [
         ("red", "square", "white"),
