@@ -1,11 +1,12 @@
-"""Full-size Stable Diffusion 1.5 and SDXL architectures (random weights, built from
-their published configs: speed does not depend on the weights' values, and nothing is
+"""Full-size Stable Diffusion 1.5, SDXL and SD3 medium architectures (random weights,
+built from their published configs: speed does not depend on the weights' values, and nothing is
 downloaded), run direct and served on CUDA. Prints seconds per image, images/s, served
 vs direct, and the fraction of the physical floor reached: FLOPs per image (counted
 with torch's FlopCounterMode: text encoding, every UNet step with CFG, VAE decode)
-divided by the GPU's dense bf16/fp16 peak.
+divided by the GPU's dense bf16/fp16 peak. SD3 runs without its optional T5 encoder
+(diffusers feeds zeros in its place): the 2B transformer is what a step costs.
 
-    python -m bench.gpu [--arch sd15 sdxl] [--batch-sizes 1 4 8] [--steps 20]
+    python -m bench.gpu [--arch sd15 sdxl sd3] [--batch-sizes 1 4 8] [--steps 20]
     python -m bench.gpu --device cpu --arch sd15 --size 64 --steps 2 --batch-sizes 1   # smoke check
 """
 
@@ -20,6 +21,9 @@ import torch
 from diffusers import (
     AutoencoderKL,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
@@ -42,7 +46,7 @@ PEAK_TFLOPS = {
     "A10G": 125,
     "4090": 165,
 }
-NATIVE = {"sd15": 512, "sdxl": 1024}
+NATIVE = {"sd15": 512, "sdxl": 1024, "sd3": 1024}
 
 SD15_UNET = dict(
     sample_size=64,
@@ -67,10 +71,22 @@ SDXL_UNET = dict(
     addition_time_embed_dim=256,
     projection_class_embeddings_input_dim=2816,
 )
+SD3_TRANSFORMER = dict(  # SD3 medium
+    sample_size=128,
+    patch_size=2,
+    in_channels=16,
+    num_layers=24,
+    attention_head_dim=64,
+    num_attention_heads=24,
+    joint_attention_dim=4096,
+    caption_projection_dim=1536,
+    pooled_projection_dim=2048,
+    out_channels=16,
+    pos_embed_max_size=192,
+)
 VAE = dict(
     block_out_channels=(128, 256, 512, 512),
     layers_per_block=2,
-    latent_channels=4,
     down_block_types=("DownEncoderBlock2D",) * 4,
     up_block_types=("UpDecoderBlock2D",) * 4,
 )
@@ -109,8 +125,31 @@ def build(arch: str, scratch: Path):
     scheduler = EulerDiscreteScheduler(
         beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
     )
+    if arch == "sd3":
+        return StableDiffusion3Pipeline(
+            transformer=SD3Transformer2DModel(**SD3_TRANSFORMER),
+            scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
+            vae=AutoencoderKL(
+                sample_size=NATIVE[arch],
+                latent_channels=16,
+                scaling_factor=1.5305,
+                shift_factor=0.0609,
+                use_quant_conv=False,
+                use_post_quant_conv=False,
+                **VAE,
+            ),
+            text_encoder=text_encoder(CLIPTextModelWithProjection, tokenizer, **CLIP_L),
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder(CLIPTextModelWithProjection, tokenizer, **CLIP_BIGG),
+            tokenizer_2=tokenizer,
+            text_encoder_3=None,
+            tokenizer_3=None,
+        )
     vae = AutoencoderKL(
-        sample_size=NATIVE[arch], scaling_factor=0.18215 if arch == "sd15" else 0.13025, **VAE
+        sample_size=NATIVE[arch],
+        latent_channels=4,
+        scaling_factor=0.18215 if arch == "sd15" else 0.13025,
+        **VAE,
     )
     if arch == "sd15":
         return StableDiffusionPipeline(
@@ -231,7 +270,7 @@ def main() -> None:
             model_id = f"bench/{arch}"
             pipeline.save_pretrained(scratch / "models" / model_id, safe_serialization=True)
             pipeline.to(options.device)
-            if options.device == "cuda":
+            if options.device == "cuda" and hasattr(pipeline, "unet"):
                 pipeline.unet.to(memory_format=torch.channels_last)
             pipeline.set_progress_bar_config(disable=True)
             flops = flops_per_image(pipeline, options.steps, size)
