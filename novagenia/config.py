@@ -179,6 +179,9 @@ class AppArgs(BaseModel):
     max_images_per_job: int = Field(
         8, ge=1, le=CEILING_IMAGES_PER_JOB, description="Largest `batch_size` accepted."
     )
+    max_input_mb: float = Field(
+        16, gt=0, description="Largest input image (init image, mask) accepted, in MB."
+    )
     max_request_bytes: int = Field(
         1 << 20, ge=1024, description="Largest JSON request body (uploads have their own limit)."
     )

@@ -11,6 +11,13 @@ from typing import Any
 from novagenia.config import AppArgs
 from novagenia.engine.families import supported_families
 from novagenia.engine.samplers import get_sampler
+from novagenia.inputs import (
+    InputImage,
+    InputNotFound,
+    InputStore,
+    InvalidImage,
+    decode_data_url,
+)
 from novagenia.jobs.schemas import LORA_TAG, MAX_SEED, GenerationRequest
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
@@ -37,12 +44,14 @@ def resolve_request(
     registry: ModelRegistry,
     args: AppArgs,
     library: LoraLibrary,
+    inputs: InputStore,
 ) -> GenerationRequest:
     """Fills what the client left to the server (model, size, seed, and the model's
     family defaults for sampler, steps and guidance) and checks what only the server
     knows (installed models and what each can do, configured limits, LoRAs in the
-    library), so a job never fails later for it. `<lora:name:weight>` tags move from
-    the prompt into `loras`."""
+    library, input images), so a job never fails later for it. `<lora:name:weight>` tags
+    move from the prompt into `loras`; input images sent as data URLs are stored and the
+    job keeps their ids."""
     model_id = request.model or registry.default_model
     try:
         model = registry.get(model_id)
@@ -95,19 +104,64 @@ def resolve_request(
                 f"LoRA {lora.name!r} does not fit model {model.id!r}: its layers differ "
                 "(trained for another architecture)",
             )
+    images = _image_inputs(request, model, args, inputs)
     return request.model_copy(
         update={
+            **images,
             "prompt": prompt,
             "loras": loras,
             "model": model.id,
             "sampler": sampler,
             "steps": steps,
             "guidance_scale": guidance,
-            "width": request.width or model.native_size,
-            "height": request.height or model.native_size,
+            "width": request.width or images.get("width") or model.native_size,
+            "height": request.height or images.get("height") or model.native_size,
             "seed": request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
         }
     )
+
+
+def _image_inputs(
+    request: GenerationRequest, model: ModelInfo, args: AppArgs, inputs: InputStore
+) -> dict[str, Any]:
+    """The init image and mask as stored input ids, and the size they suggest: the init
+    image's, rounded down to the model's size multiple."""
+    if request.init_image is None:
+        if request.mask is not None:
+            raise InvalidInput("mask", "a mask needs an init_image to inpaint")
+        return {}
+    if not model.capabilities.image_inputs:
+        raise InvalidInput(
+            "init_image",
+            f"img2img and inpainting are not supported on {model.pipeline_class} models yet",
+        )
+    init = _stored_input("init_image", request.init_image, args, inputs)
+    mask = _stored_input("mask", request.mask, args, inputs) if request.mask else None
+    multiple = model.capabilities.size_multiple
+
+    def fitted(side: int) -> int:
+        return max(64, min(args.max_image_size, side) // multiple * multiple)
+
+    return {
+        "init_image": init.id,
+        "mask": mask.id if mask else None,
+        "width": fitted(init.width),
+        "height": fitted(init.height),
+    }
+
+
+def _stored_input(field: str, value: str, args: AppArgs, inputs: InputStore) -> InputImage:
+    try:
+        if value.startswith("data:"):
+            return inputs.save(decode_data_url(value, int(args.max_input_mb * 2**20)))
+        return inputs.describe(value)
+    except InvalidImage as exc:
+        raise InvalidInput(field, str(exc)) from None
+    except InputNotFound:
+        raise InvalidInput(
+            field,
+            f"no input image {value!r}: upload it with POST /api/v1/inputs or send a data URL",
+        ) from None
 
 
 def _sampler(name: str, model: ModelInfo) -> str:

@@ -6,6 +6,7 @@ import pytest
 
 from novagenia.config import AppArgs
 from novagenia.embedded import TINY_SHAPES
+from novagenia.inputs import InputStore
 from novagenia.jobs.schemas import GenerationRequest
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
@@ -16,7 +17,8 @@ def resolve(tmp_path, limits: dict, **request):
     args = AppArgs.model_validate({"data_dir": str(tmp_path), **limits}).absolute()
     registry = ModelRegistry(args.models_dir)
     body = GenerationRequest(prompt="a red circle on a blue background", **request)
-    return resolve_request(body, registry, args, LoraLibrary(args.loras_dir))
+    inputs = InputStore(args.resolved_output_uri)
+    return resolve_request(body, registry, args, LoraLibrary(args.loras_dir), inputs)
 
 
 @pytest.mark.parametrize(

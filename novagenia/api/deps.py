@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from novagenia.api.fanout import EventFanout
 from novagenia.config import AppArgs
+from novagenia.inputs import InputStore
 from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
 from novagenia.outputs import OutputStore
@@ -28,6 +29,7 @@ class AppContext:
     fanout: EventFanout
     downloader: Any  # the Model Hub's HubDownloader actor handle
     loras: LoraLibrary
+    inputs: InputStore
 
 
 def get_context(connection: HTTPConnection) -> AppContext:

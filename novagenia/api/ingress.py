@@ -21,10 +21,21 @@ from novagenia.api.deps import AppContext, require_read_access
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.fanout import EventFanout
 from novagenia.api.limits import BodySizeLimit
-from novagenia.api.routes import cluster, hub, images, jobs, loras, models, system, websocket
+from novagenia.api.routes import (
+    cluster,
+    hub,
+    images,
+    inputs,
+    jobs,
+    loras,
+    models,
+    system,
+    websocket,
+)
 from novagenia.api.schemas import StreamEvent
 from novagenia.config import AppArgs
 from novagenia.hub.downloader import get_downloader
+from novagenia.inputs import InputStore
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
 from novagenia.loras.library import LoraLibrary
@@ -56,11 +67,14 @@ def create_api(context: AppContext) -> FastAPI:
     app.add_middleware(
         BodySizeLimit,
         limit=context.args.max_request_bytes,
-        overrides={f"{API_PREFIX}/loras": loras.upload_limit_bytes(context.args)},
+        overrides={
+            f"{API_PREFIX}/loras": loras.upload_limit_bytes(context.args),
+            f"{API_PREFIX}/inputs": inputs.upload_limit_bytes(context.args),
+        },
     )
     app.include_router(system.health_router, prefix=API_PREFIX)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_read_access)])
-    for module in (jobs, websocket, images, system, models, hub, cluster, loras):
+    for module in (jobs, websocket, images, inputs, system, models, hub, cluster, loras):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
@@ -135,6 +149,7 @@ class Ingress:
             fanout=EventFanout(board),
             downloader=get_downloader(self.args),
             loras=LoraLibrary(self.args.loras_dir),
+            inputs=InputStore(self.args.resolved_output_uri),
         )
 
     def __serve_build_asgi_app__(self) -> FastAPI:

@@ -22,6 +22,7 @@ def openapi_document() -> dict[str, Any]:
         fanout=None,
         downloader=None,
         loras=None,
+        inputs=None,
     )
     return create_api(context).openapi()
 

@@ -44,6 +44,10 @@ class CapabilitiesOut(BaseModel):
     negative_prompt: bool = Field(description="Whether a negative prompt applies.")
     loras: bool = Field(description="Whether LoRAs from the library apply.")
     size_multiple: int = Field(description="Width and height must be multiples of this.")
+    image_inputs: bool = Field(
+        description="Whether jobs may start from an image (init_image, strength) and "
+        "inpaint (mask)."
+    )
 
 
 class ModelOut(BaseModel):

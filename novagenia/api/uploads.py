@@ -5,7 +5,7 @@ pickle checkpoint. The LoRA upload route uses it (`routes/loras.py`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fastapi import HTTPException, Request, status
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -97,12 +97,29 @@ class _UploadParser:
         self._part = None
 
 
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields
+
+
+def upload_form(file_description: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI request body of a multipart upload route (its body is parsed by hand,
+    as a stream, so FastAPI cannot describe it): a `file` and optional `fields`."""
+    properties = {"file": {"type": "string", "format": "binary", "description": file_description}}
+    schema = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {**properties, **(fields or {})},
+    }
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
+
+
 async def receive_upload(request: Request, sink: BinaryIO, limit: int) -> UploadForm:
     """Streams a multipart body: the file into `sink`, 413 past `limit` bytes."""
     content_type, options = parse_options_header(request.headers.get("content-type"))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise InvalidInput("file", "send the LoRA as multipart/form-data with a `file` field")
+        raise InvalidInput("file", "send the file as multipart/form-data with a `file` field")
     handler = _UploadParser(sink, limit)
     parser = MultipartParser(boundary, handler.callbacks())
     try:

@@ -30,6 +30,7 @@ class Family:
     custom_sigmas: bool = False  # Flux: the pipeline hands the scheduler its own sigmas
     step_callback: bool = True  # False: only the legacy `callback` (PixArt)
     resolution_binning: bool = False  # snaps sizes to trained bins unless told not to
+    image_inputs: bool = False  # img2img and masked inpainting (diffusers' AutoPipelines)
 
 
 FAMILIES: dict[str, Family] = {
@@ -43,6 +44,7 @@ FAMILIES: dict[str, Family] = {
             default_guidance=7.0,
             default_sampler="euler_a",
             loras=True,
+            image_inputs=True,
         ),
         Family(
             "sdxl",
@@ -52,6 +54,7 @@ FAMILIES: dict[str, Family] = {
             default_guidance=5.0,
             default_sampler="euler_a",
             loras=True,
+            image_inputs=True,
         ),
         Family(
             "sd3",
@@ -61,6 +64,7 @@ FAMILIES: dict[str, Family] = {
             default_guidance=7.0,
             default_sampler="flow_euler",
             loras=True,
+            image_inputs=True,
         ),
         Family(
             "flux",
@@ -70,6 +74,7 @@ FAMILIES: dict[str, Family] = {
             default_guidance=3.5,
             default_sampler="flow_euler",
             loras=True,
+            image_inputs=True,
             guidance="distilled",
             packed_latents=True,
             custom_sigmas=True,
@@ -127,6 +132,7 @@ class Capabilities:
     loras: bool
     native_size: int
     size_multiple: int
+    image_inputs: bool  # img2img (init_image, strength) and inpainting (mask)
 
 
 def is_flow_schedule(scheduler_config: Mapping[str, Any]) -> bool:
@@ -164,6 +170,7 @@ def describe_capabilities(
         loras=family.loras,
         native_size=native_size(family, denoiser, scale),
         size_multiple=max(8, scale * patch_size(family, denoiser)),
+        image_inputs=family.image_inputs,
     )
 
 

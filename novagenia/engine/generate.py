@@ -4,19 +4,21 @@ pixels whatever else shares the batch, and every image reports its seed."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from diffusers import DiffusionPipeline
-from PIL import Image
+from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
+from PIL import Image, ImageFilter, ImageOps
 
 from novagenia.engine.families import family_of
 from novagenia.engine.fastpath import denoiser_of
 from novagenia.engine.samplers import get_sampler
 from novagenia.engine.step_cache import step_cache
+from novagenia.inputs import InputStore
 from novagenia.jobs.schemas import GenerationRequest, Job
 
 
@@ -33,6 +35,8 @@ class BatchPlan:
     negative_prompts: list[str]
     seeds: list[int]
     owners: list[int]  # index of the job each image belongs to
+    init_image: Image.Image | None = None  # at the request's size (`with_images`)
+    mask_image: Image.Image | None = None  # white = redraw, blurred and inverted as asked
 
     @classmethod
     def from_jobs(cls, jobs: list[Job]) -> BatchPlan:
@@ -46,6 +50,23 @@ class BatchPlan:
                 seeds.append(image_seed(request.seed, i))
                 owners.append(owner)
         return cls(jobs[0].request, prompts, negatives, seeds, owners)
+
+    def with_images(self, inputs: InputStore) -> BatchPlan:
+        """The plan with its request's input images read (the batch shares them: see
+        `jobs.run_order.batch_signature`); reads files, so off the event loop."""
+        request = self.request
+        if request.init_image is None:
+            return self
+        size = (request.width, request.height)
+        init = inputs.load(request.init_image).resize(size, Image.LANCZOS)
+        mask = None
+        if request.mask is not None:
+            mask = inputs.load(request.mask).convert("L").resize(size, Image.LANCZOS)
+            if request.invert_mask:
+                mask = ImageOps.invert(mask)
+            if request.mask_blur:
+                mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
+        return replace(self, init_image=init, mask_image=mask)
 
 
 def image_seed(first_seed: int, index: int) -> int:
@@ -84,13 +105,15 @@ def _call_pipeline(
 ) -> list[Image.Image]:
     request = plan.request
     family = family_of(type(pipeline).__name__)
+    options: dict[str, Any] = {}
+    if plan.init_image is not None:
+        pipeline, options = _image_task(pipeline, plan)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     # Where the denoising runs: with CPU offload (engine/memory.py) the weights rest on
     # the CPU, `pipeline.device`, while the noise must come from the GPU like any other.
     device = pipeline._execution_device
     generator_device = "cpu" if device.type == "mps" else device
     generators = [torch.Generator(generator_device).manual_seed(seed) for seed in plan.seeds]
-    options: dict[str, Any] = {}
     if any(plan.negative_prompts):
         options["negative_prompt"] = plan.negative_prompts
     if family is not None and family.resolution_binning:
@@ -104,23 +127,41 @@ def _call_pipeline(
     else:
 
         def callback(pipe, step: int, timestep, kwargs):
-            on_step(step + 1, kwargs["latents"])
+            # img2img skips the first steps: they count as done, so the last is `steps`
+            skipped = request.steps - getattr(pipe, "num_timesteps", request.steps)
+            on_step(skipped + step + 1, kwargs["latents"])
             return kwargs
 
         options.update(
             callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["latents"]
         )
+    if "width" in inspect.signature(pipeline.__call__).parameters:
+        options.update(width=request.width, height=request.height)
     with torch.inference_mode():
         result = pipeline(
             prompt=plan.prompts,
-            width=request.width,
-            height=request.height,
             num_inference_steps=request.steps,
             guidance_scale=request.guidance_scale,
             generator=generators,
             **options,
         )
     return result.images
+
+
+def _image_task(
+    pipeline: DiffusionPipeline, plan: BatchPlan
+) -> tuple[DiffusionPipeline, dict[str, Any]]:
+    """The family's img2img or inpainting pipeline over the same components (diffusers'
+    AutoPipelines: no weights copied, LoRAs and hooks stay), and its image arguments."""
+    images = len(plan.prompts)
+    options: dict[str, Any] = {
+        "image": [plan.init_image] * images,
+        "strength": plan.request.strength,
+    }
+    if plan.mask_image is None:
+        return AutoPipelineForImage2Image.from_pipe(pipeline), options
+    options["mask_image"] = [plan.mask_image] * images
+    return AutoPipelineForInpainting.from_pipe(pipeline), options
 
 
 def spatial_latents(pipeline: DiffusionPipeline, latents: torch.Tensor, plan: BatchPlan):

@@ -31,6 +31,8 @@ def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> 
         "Size": f"{width}x{height}",
         "Model": request.model,
         **({"Speed": request.speed} if request.speed != "quality" else {}),
+        **({"Denoising strength": f"{request.strength:g}"} if request.init_image else {}),
+        **({"Mask blur": request.mask_blur} if request.mask else {}),
         "Version": f"NovaGenIA {__version__}",
     }
     lines.append(", ".join(f"{key}: {value}" for key, value in fields.items()))

@@ -26,6 +26,7 @@ from novagenia.engine.generate import BatchPlan, GenerationStopped, generate, sp
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline
 from novagenia.engine.reporter import ProgressReporter
+from novagenia.inputs import InputStore
 from novagenia.jobs.protocol import ClaimRequest, Completion, ProgressReport
 from novagenia.jobs.schemas import ImageInfo, Job
 from novagenia.monitoring import record_generation
@@ -67,6 +68,7 @@ class JobRunner:
         self.worker = worker
         self.device = device
         self.store = store
+        self.inputs = InputStore(args.resolved_output_uri)
         self.loras = loras
         # One batch on the device at a time. The next ticket claims its jobs when the
         # batch before it reaches its last step (`next_claim_open`), so the claim and
@@ -185,6 +187,7 @@ class JobRunner:
         thread, reporting each step; a step finds out when every job must stop. The caller
         holds `loaded` (LoadedPipeline.acquire) from before the claim."""
         try:
+            plan = await asyncio.to_thread(plan.with_images, self.inputs)
             await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
         except Exception as exc:
             return BatchOutcome(images=None, error=exc, stopped=set())

@@ -36,6 +36,9 @@ def batch_signature(request: GenerationRequest) -> tuple:
         request.guidance_scale,
         request.speed,
         tuple((lora.name, lora.weight) for lora in request.loras),
+        request.init_image,  # one init image (and mask) per pipeline call
+        request.mask,
+        (request.strength, request.mask_blur, request.invert_mask) if request.init_image else None,
     )
 
 

@@ -94,6 +94,30 @@ class GenerationRequest(BaseModel):
         description="`fast`: step caching (attention reused between steps in the middle of "
         "the schedule), about a tenth faster for a small quality cost (README, Speed).",
     )
+    init_image: str | None = Field(
+        None,
+        max_length=16_000_000,
+        description="img2img: the picture to start from, an id from POST /inputs or a data "
+        "URL (data:image/png;base64,…; stored as an input, the job keeps its id). Resized to "
+        "width × height, which default to its size.",
+    )
+    strength: float = Field(
+        0.75,
+        gt=0.0,
+        le=1.0,
+        description="With init_image: how much of it is redrawn (the last strength × steps "
+        "steps run; 1 = all of it).",
+    )
+    mask: str | None = Field(
+        None,
+        max_length=16_000_000,
+        description="Inpainting, with init_image: white is redrawn, black kept (an input id "
+        "or a data URL, like init_image).",
+    )
+    mask_blur: int = Field(
+        4, ge=0, le=64, description="Pixels of Gaussian blur on the mask's edge."
+    )
+    invert_mask: bool = Field(False, description="Redraw the mask's black part instead.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
 

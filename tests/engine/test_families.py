@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from novagenia.config import AppArgs
+from novagenia.inputs import InputStore
 from novagenia.jobs.schemas import GenerationRequest
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
@@ -105,7 +106,13 @@ def test_real_size_configs_give_the_familys_capabilities(
 
 def resolve(args: AppArgs, name: str, **fields) -> GenerationRequest:
     body = GenerationRequest(prompt="a cat", model=f"acme/{name}", **fields)
-    return resolve_request(body, ModelRegistry(args.models_dir), args, LoraLibrary(args.loras_dir))
+    return resolve_request(
+        body,
+        ModelRegistry(args.models_dir),
+        args,
+        LoraLibrary(args.loras_dir),
+        InputStore(args.resolved_output_uri),
+    )
 
 
 def test_sizes_off_the_familys_multiple_are_refused(args):
@@ -114,6 +121,15 @@ def test_sizes_off_the_familys_multiple_are_refused(args):
     assert refused.value.field == "width"
     assert "multiple of 32" in refused.value.message
     assert resolve(args, "sana", width=992, height=1024).width == 992
+
+
+@pytest.mark.parametrize("name", ["pixart-sigma", "sana"])
+def test_image_inputs_are_refused_where_the_family_takes_none(args, name):
+    assert not capabilities(args, name).image_inputs
+    with pytest.raises(InvalidInput) as refused:
+        resolve(args, name, init_image="0" * 32)
+    assert refused.value.field == "init_image"
+    assert "img2img and inpainting are not supported" in refused.value.message
 
 
 def test_a_pipeline_of_an_unknown_family_is_refused_before_it_queues(args):

@@ -61,7 +61,9 @@ def resolve_foreign(
     a refusal naming the client's own field (`names`: ours → theirs)."""
     request = build_request(fields, names)
     try:
-        return resolve_request(request, context.registry, context.args, context.loras)
+        return resolve_request(
+            request, context.registry, context.args, context.loras, context.inputs
+        )
     except InvalidInput as exc:
         raise InvalidInput(names.get(exc.field, exc.field), exc.message) from None
 

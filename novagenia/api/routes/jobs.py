@@ -17,7 +17,7 @@ router = APIRouter(tags=["jobs"])
 
 @router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
 async def submit_job(body: GenerationRequest, context: Context, caller: Caller) -> Job:
-    request = resolve_request(body, context.registry, context.args, context.loras)
+    request = resolve_request(body, context.registry, context.args, context.loras, context.inputs)
     return await context.board.submit.remote(uuid.uuid4().hex, request, body.user or caller)
 
 

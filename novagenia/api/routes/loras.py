@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from novagenia.api.deps import AppContext, Caller, Context
-from novagenia.api.uploads import UploadForm, receive_upload
+from novagenia.api.uploads import MULTIPART_OVERHEAD, UploadForm, receive_upload, upload_form
 from novagenia.config import AppArgs
 from novagenia.loras.fit import fitting_models
 from novagenia.loras.library import (
@@ -30,7 +30,6 @@ from novagenia.submission import InvalidInput
 
 router = APIRouter(prefix="/loras", tags=["loras"])
 
-MULTIPART_OVERHEAD = 64 * 1024  # boundaries, part headers and the `name` field
 MAX_FIELD_BYTES = 1024
 
 
@@ -62,23 +61,10 @@ async def rescan_loras(context: Context, caller: Caller) -> LoraList:
     return LoraList(loras=await asyncio.to_thread(_fitted, context, context.loras.rescan))
 
 
-UPLOAD_FORM = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "name": {"type": "string", "description": "Library name (optional)."},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_FORM = upload_form(
+    "A `.safetensors` LoRA.",
+    {"name": {"type": "string", "description": "Library name (optional)."}},
+)
 
 
 @router.post(

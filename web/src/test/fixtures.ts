@@ -31,6 +31,11 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       batch_size: 1,
       loras: [],
       speed: "quality",
+      init_image: null,
+      strength: 0.75,
+      mask: null,
+      mask_blur: 4,
+      invert_mask: false,
       priority: overrides.priority ?? 0,
       user: null,
     },
@@ -88,6 +93,7 @@ export const SD_CAPABILITIES: Capabilities = {
   negative_prompt: true,
   loras: true,
   size_multiple: 8,
+  image_inputs: true,
 };
 
 /** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
@@ -101,6 +107,7 @@ export const SCHNELL_CAPABILITIES: Capabilities = {
   negative_prompt: false,
   loras: false,
   size_multiple: 16,
+  image_inputs: true,
 };
 
 /** The embedded default model, as GET /models describes it. */

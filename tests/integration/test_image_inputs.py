@@ -1,0 +1,136 @@
+"""Jobs that start from an image, end to end on the trained embedded model (judged by
+pixels): img2img keeps the input's layout and follows the prompt, inpainting redraws the
+masked part only; inputs are uploaded once or sent as data URLs; bad inputs are 422s."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from novagenia.embedded import TINY_SHAPES
+from novagenia.embedded.shapes import Sample, analyse, draw, judge, prompt_for
+from tests.served import served_app
+
+pytestmark = pytest.mark.serve
+
+SQUARE = Sample("yellow", "square", "black", 6, 6, 26)  # top left; txt2img puts it anywhere
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    with served_app(tmp_path_factory.mktemp("data"), preview_every_steps=0) as served:
+        yield served
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def upload(app, image: Image.Image) -> dict:
+    response = app.http.post("/api/v1/inputs", files={"file": ("in.png", png(image), "image/png")})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def generate(app, prompt: str, **fields) -> dict:
+    job = app.submit(
+        model=TINY_SHAPES, prompt=prompt, steps=20, guidance_scale=6.0, seed=1, **fields
+    )
+    done = app.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    return done
+
+
+def test_an_uploaded_input_is_stored_once_and_served_back(app):
+    first = upload(app, draw(SQUARE))
+    assert (first["width"], first["height"]) == (64, 64)
+    assert upload(app, draw(SQUARE))["id"] == first["id"]
+    stored = app.image(first["url"])
+    assert np.array_equal(np.asarray(stored), np.asarray(draw(SQUARE)))
+
+
+def test_img2img_keeps_the_inputs_layout_and_follows_the_prompt(app):
+    square = upload(app, draw(SQUARE))
+    job = app.submit(
+        model=TINY_SHAPES,
+        prompt=prompt_for("red", "circle", "blue"),
+        init_image=square["id"],
+        strength=0.5,
+        guidance_scale=6.0,
+        seed=1,
+    )
+    events = app.events([job["id"]])
+    done = app.job(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    picture = app.image(done["images"][0]["url"])
+    assert judge(picture) == ("blue", "red", "circle")
+    x0, y0, _, _ = analyse(picture)["bbox"]
+    assert abs(x0 - SQUARE.x0) <= 4 and abs(y0 - SQUARE.y0) <= 4
+    # half the steps run: the skipped ones count as done
+    steps = [e["step"] for e in events if e["type"] == "progress"]
+    assert steps == list(range(11, 21))
+    assert "Denoising strength: 0.5" in picture.info["parameters"]
+    assert (done["request"]["width"], done["request"]["height"]) == (64, 64)  # the input's
+
+
+def test_a_data_url_is_stored_as_an_input(app):
+    url = "data:image/png;base64," + base64.b64encode(png(draw(SQUARE))).decode()
+    done = generate(app, prompt_for("yellow", "square", "black"), init_image=url, strength=0.5)
+    assert done["request"]["init_image"] == upload(app, draw(SQUARE))["id"]
+
+
+def test_inpainting_redraws_the_masked_part_only(app):
+    mask = Image.new("RGB", (64, 64), "black")
+    mask.paste((255, 255, 255), (0, 0, 40, 40))  # over the yellow square
+    done = generate(
+        app,
+        prompt_for("green", "square", "black"),
+        init_image=upload(app, draw(SQUARE))["id"],
+        mask=upload(app, mask)["id"],
+        mask_blur=0,
+        strength=1.0,
+    )
+    pixels = app.pixels(done).astype(int)
+
+    def near(colour: str) -> int:
+        rgb = {"green": (40, 180, 60), "yellow": (240, 220, 40)}[colour]
+        return int((np.abs(pixels[:40, :40] - rgb).sum(axis=-1) < 90).sum())
+
+    assert near("green") > 150 and near("yellow") < 20
+    assert judge(app.image(done["images"][0]["url"]))[0] == "black"
+    assert "Mask blur: 0" in app.image(done["images"][0]["url"]).info["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"mask": "0" * 32}, "mask", "needs an init_image"),
+        ({"init_image": "0" * 32}, "init_image", "no input image"),
+        ({"init_image": "../../etc/passwd"}, "init_image", "no input image"),
+        ({"init_image": "data:image/png;base64,AAAA"}, "init_image", "not a readable image"),
+        ({"init_image": "data:text/plain;base64,AAAA"}, "init_image", "data URL"),
+        ({"init_image": "0" * 32, "strength": 0}, "strength", "greater than 0"),
+    ],
+)
+def test_bad_inputs_are_clear_422s(app, fields, field, message):
+    response = app.http.post(
+        "/api/v1/jobs", json={"model": TINY_SHAPES, "prompt": "a red circle", **fields}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"][0]
+    assert detail["loc"][-1] == field and message in detail["msg"], detail
+
+
+def test_an_upload_that_is_not_an_image_is_refused(app):
+    response = app.http.post(
+        "/api/v1/inputs", files={"file": ("x.png", b"not an image at all", "image/png")}
+    )
+    assert response.status_code == 422
+    assert "not a readable image" in response.json()["detail"][0]["msg"]
+    assert app.http.get("/api/v1/inputs/" + "0" * 32 + ".png").status_code == 404
