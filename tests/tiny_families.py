@@ -178,19 +178,19 @@ def build_sd3() -> StableDiffusion3Pipeline:
     transformer = SD3Transformer2DModel(
         sample_size=32,
         patch_size=2,
-        in_channels=4,
+        in_channels=16,  # SD3's VAE has 16 latent channels; its inpainting pipeline checks
         num_layers=1,
         attention_head_dim=8,
         num_attention_heads=4,
         caption_projection_dim=TEXT_DIM,
         joint_attention_dim=TEXT_DIM,
         pooled_projection_dim=2 * TEXT_DIM,
-        out_channels=4,
+        out_channels=16,
     )
     return StableDiffusion3Pipeline(
         transformer=transformer,
         scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0),
-        vae=kl_vae(shift_factor=0.0609, scaling_factor=1.5035),
+        vae=kl_vae(latent_channels=16, shift_factor=0.0609, scaling_factor=1.5035),
         text_encoder=clip_encoder(clip, projection=True),
         tokenizer=clip,
         text_encoder_2=clip_encoder(clip, projection=True),
