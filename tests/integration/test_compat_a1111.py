@@ -14,7 +14,9 @@ import pytest
 import webuiapi
 from PIL import Image
 
+from novagenia.embedded import TINY_SHAPES
 from novagenia.embedded.random_tiny import save_tiny_random
+from novagenia.embedded.shapes import Sample, analyse, draw, judge, prompt_for
 from tests.lora_files import write_lora
 from tests.served import TINY, served_app
 
@@ -253,8 +255,56 @@ def test_resources_clients_probe(api, http):
     assert api.get_scripts() == {"txt2img": [], "img2img": []}
     assert api.get_cmd_flags()["api"] is True
     assert api.get_sd_vae() == [] and api.get_embeddings() == {"loaded": {}, "skipped": {}}
-    missing = http.post("/sdapi/v1/img2img", json={"prompt": "x"})
+    missing = http.post("/sdapi/v1/extra-single-image", json={"image": "x"})
     assert missing.status_code == 404 and "not supported" in missing.json()["detail"]
+
+
+def test_img2img_keeps_the_layout_and_inpaints_the_mask(api):
+    """On the trained embedded model, through webuiapi's own img2img."""
+    square = draw(Sample("yellow", "square", "black", 6, 6, 26))
+    settings = {
+        "steps": 20,
+        "width": 64,
+        "height": 64,
+        "seed": 1,
+        "cfg_scale": 6.0,
+        "sampler_name": "Euler",
+        "override_settings": {"sd_model_checkpoint": TINY_SHAPES},
+    }
+    redrawn = api.img2img(
+        images=[square],
+        prompt=prompt_for("red", "circle", "blue"),
+        denoising_strength=0.5,
+        **settings,
+    )
+    assert judge(redrawn.image) == ("blue", "red", "circle")
+    x0, y0, _, _ = analyse(redrawn.image)["bbox"]
+    assert abs(x0 - 6) <= 4 and abs(y0 - 6) <= 4  # where the input's square was
+    assert redrawn.info["denoising_strength"] == 0.5
+    assert "Denoising strength: 0.5" in redrawn.info["infotexts"][0]
+    mask = Image.new("RGB", (64, 64), "white")
+    mask.paste((0, 0, 0), (0, 0, 40, 40))  # black over the square: inverted, it is redrawn
+    inpainted = api.img2img(
+        images=[square],
+        mask_image=mask,
+        inpainting_mask_invert=1,
+        mask_blur=0,
+        prompt=prompt_for("green", "square", "black"),
+        denoising_strength=1.0,
+        **settings,
+    )
+    pixels = np.asarray(inpainted.image.convert("RGB")).astype(int)[:40, :40]
+    green = (np.abs(pixels - (40, 180, 60)).sum(axis=-1) < 90).sum()
+    yellow = (np.abs(pixels - (240, 220, 40)).sum(axis=-1) < 90).sum()
+    assert green > 150 and yellow < 20
+
+
+def test_img2img_refuses_what_it_cannot_do(http):
+    body = {"prompt": "x", "steps": 2, "init_images": ["not base64!"]}
+    response = http.post("/sdapi/v1/img2img", json=body)
+    assert response.status_code == 422 and "init_images" in response.text
+    two = http.post("/sdapi/v1/img2img", json={**body, "init_images": ["a", "b"]})
+    assert two.status_code == 422
 
 
 def test_unsupported_fields_are_ignored(api):

@@ -1,4 +1,5 @@
 """`/sdapi/v1/...`: the AUTOMATIC1111 web UI API, translated onto the JobBoard.
+txt2img and img2img (one init image; a mask for inpainting) become v1 jobs.
 
 Choices where A1111 (one process, one user, no queue) and NovaGenIA differ:
 - `n_iter` × `batch_size` images: `n_iter` jobs of `batch_size` images each (so memory
@@ -30,6 +31,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, sta
 
 from novagenia import __version__
 from novagenia.api.compat.a1111_protocol import (
+    Img2ImgRequest,
     SamplerChoice,
     Txt2ImgRequest,
     checkpoint_candidates,
@@ -69,6 +71,9 @@ FIELD_NAMES = {
     "guidance_scale": "cfg_scale",
     "sampler": "sampler_name",
     "model": "sd_model_checkpoint",
+    "init_image": "init_images",
+    "strength": "denoising_strength",
+    "invert_mask": "inpainting_mask_invert",
 }
 MAX_TRACKED_PREVIEWS = 256
 
@@ -133,14 +138,49 @@ async def txt2img(
     body: Txt2ImgRequest, context: Context, state: State, caller: CompatCaller
 ) -> dict[str, Any]:
     """Generates `n_iter` × `batch_size` images and answers when all are done."""
+    return await _generate("txt2img", body, {}, context, state, caller)
+
+
+@router.post("/img2img")
+async def img2img(
+    body: Img2ImgRequest, context: Context, state: State, caller: CompatCaller
+) -> dict[str, Any]:
+    """txt2img from `init_images[0]`, redrawn by `denoising_strength`; with a `mask`,
+    inpainting (white is redrawn; `inpainting_mask_invert: 1` redraws the black)."""
+    images: dict[str, Any] = {
+        "init_image": _data_url(body.init_images[0]),
+        "strength": body.denoising_strength,
+    }
+    if body.mask:
+        images |= {
+            "mask": _data_url(body.mask),
+            "mask_blur": body.mask_blur,
+            "invert_mask": bool(body.inpainting_mask_invert),
+        }
+    return await _generate("img2img", body, images, context, state, caller)
+
+
+def _data_url(image: str) -> str:
+    """A1111 clients send data URLs or raw base64 (ControlNet's habit)."""
+    return image if image.startswith("data:") else f"data:image/png;base64,{image}"
+
+
+async def _generate(
+    route: str,
+    body: Txt2ImgRequest,
+    images: dict[str, Any],
+    context: AppContext,
+    state: A1111State,
+    caller: str | None,
+) -> dict[str, Any]:
     model = _model_for(body, context.registry, state)
     choice = _sampler_for(body)
     ignored = ignored_fields(body)
     if choice.ignored_scheduler:
         ignored["scheduler"] = choice.ignored_scheduler
     if ignored:
-        logger.info("txt2img: ignoring unsupported settings: %s", describe_ignored(ignored))
-    requests = _job_requests(body, model, choice, context)
+        logger.info("%s: ignoring unsupported settings: %s", route, describe_ignored(ignored))
+    requests = _job_requests(body, model, choice, context, images)
     state.previews.ensure_started()
     try:
         jobs = await run_jobs(context, new_job_ids(JOB_PREFIX, len(requests)), requests, caller)
@@ -153,8 +193,8 @@ async def txt2img(
             status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {failed[0].error}"
         )
     for job in failed:
-        logger.warning("txt2img: job %s failed (%s); answering without it", job.id, job.error)
-    return _txt2img_response(body, requests[0], jobs, pngs)
+        logger.warning("%s: job %s failed (%s); answering without it", route, job.id, job.error)
+    return _generation_response(body, requests[0], jobs, pngs)
 
 
 def _model_for(body: Txt2ImgRequest, registry: ModelRegistry, state: A1111State) -> str:
@@ -196,7 +236,11 @@ def _sampler_for(body: Txt2ImgRequest) -> SamplerChoice:
 
 
 def _job_requests(
-    body: Txt2ImgRequest, model: str, choice: SamplerChoice, context: AppContext
+    body: Txt2ImgRequest,
+    model: str,
+    choice: SamplerChoice,
+    context: AppContext,
+    images: dict[str, Any],
 ) -> list[GenerationRequest]:
     """One request per `n_iter`; job k's first seed continues where job k-1's ended."""
     seed = body.seed if body.seed >= 0 else secrets.randbelow(MAX_SEED + 1)
@@ -216,6 +260,7 @@ def _job_requests(
             "sampler": _sampler_on(choice.sampler, capabilities),
             "batch_size": body.batch_size,
             **_guidance_for(body, capabilities),
+            **images,
         },
         FIELD_NAMES,
         context,
@@ -245,7 +290,7 @@ def _guidance_for(body: Txt2ImgRequest, capabilities: Capabilities | None) -> di
     return {}
 
 
-def _txt2img_response(
+def _generation_response(
     body: Txt2ImgRequest, request: GenerationRequest, jobs: list[Job], pngs: list[bytes]
 ) -> dict[str, Any]:
     done = [job for job in jobs if job.status is JobStatus.succeeded]
@@ -276,7 +321,7 @@ def _txt2img_response(
         "sd_vae_hash": None,
         "seed_resize_from_w": -1,
         "seed_resize_from_h": -1,
-        "denoising_strength": None,
+        "denoising_strength": request.strength if request.init_image else None,
         "extra_generation_params": {},
         "index_of_first_image": 0,
         "infotexts": [png_parameters(png) for png in pngs],
@@ -289,7 +334,7 @@ def _txt2img_response(
     }
     return {
         "images": [b64(png) for png in pngs] if body.send_images else [],
-        "parameters": body.model_dump(mode="json"),
+        "parameters": body.model_dump(mode="json", exclude={"init_images", "mask"}),
         "info": json.dumps(info),
     }
 

@@ -42,6 +42,20 @@ class Txt2ImgRequest(BaseModel):
     enable_hr: bool = False
 
 
+class Img2ImgRequest(Txt2ImgRequest):
+    """`POST /sdapi/v1/img2img`: txt2img's fields, the init image, and a mask to inpaint."""
+
+    init_images: list[str] = Field(
+        min_length=1,
+        max_length=1,
+        description="One base64 image (a data URL or raw base64); several are not supported.",
+    )
+    denoising_strength: float = Field(0.75, gt=0, le=1)
+    mask: str | None = Field(None, description="Base64 mask: white is redrawn.")
+    mask_blur: int = Field(4, ge=0, le=64)
+    inpainting_mask_invert: int = Field(0, ge=0, le=1, description="1: redraw the black part.")
+
+
 # Fields that never change the picture here, or only in features we lack when they are off.
 SILENT_FIELDS = frozenset(
     {
@@ -54,6 +68,8 @@ SILENT_FIELDS = frozenset(
         "infotext",
         "comments",
         "script_args",
+        "include_init_images",
+        "resize_mode",  # 0, "just resize", the only one: the image is scaled to the size
     }
 )
 HIRES_PREFIXES = ("hr_", "firstphase_", "denoising_strength")

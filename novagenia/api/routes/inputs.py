@@ -32,6 +32,12 @@ def upload_limit_bytes(args: AppArgs) -> int:
     return int(args.max_input_mb * 1024 * 1024) + MULTIPART_OVERHEAD
 
 
+def json_with_images_limit_bytes(args: AppArgs) -> int:
+    """A JSON body that may carry an init image and a mask as base64 (4/3 of their
+    bytes): a job, an A1111 img2img request."""
+    return args.max_request_bytes + int(2 * args.max_input_mb * 1024 * 1024 * 4 / 3)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
