@@ -42,9 +42,10 @@ class InputImage:
         return f"/api/v1/inputs/{self.id}.png"
 
 
-def decode_image(data: bytes, max_bytes: int) -> Image.Image:
+def decode_image(data: bytes, max_bytes: int, keep_alpha: bool = False) -> Image.Image:
     """A PNG, JPEG or WebP within the byte and pixel limits, turned upright (EXIF
-    orientation) and flattened to RGB; anything else is InvalidImage."""
+    orientation) and flattened to RGB (RGBA where it has alpha and `keep_alpha`);
+    anything else is InvalidImage."""
     if len(data) > max_bytes:
         raise InvalidImage(f"the image is larger than {max_bytes // 2**20} MB")
     try:
@@ -68,6 +69,8 @@ def decode_image(data: bytes, max_bytes: int) -> Image.Image:
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGBA", "LA", "P"):
         image = image.convert("RGBA")
+        if keep_alpha:
+            return image
         flat = Image.new("RGB", image.size, (0, 0, 0))
         flat.paste(image, mask=image.getchannel("A"))
         return flat

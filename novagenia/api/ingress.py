@@ -72,6 +72,7 @@ def create_api(context: AppContext) -> FastAPI:
             f"{API_PREFIX}/inputs": inputs.upload_limit_bytes(context.args),
             f"{API_PREFIX}/jobs": inputs.json_with_images_limit_bytes(context.args),
             "/sdapi/v1/img2img": inputs.json_with_images_limit_bytes(context.args),
+            "/v1/images/edits": inputs.upload_limit_bytes(context.args, files=2),
         },
     )
     app.include_router(system.health_router, prefix=API_PREFIX)

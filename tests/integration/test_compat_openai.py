@@ -11,6 +11,8 @@ import openai
 import pytest
 from PIL import Image
 
+from novagenia.embedded import TINY_SHAPES
+from novagenia.embedded.shapes import Sample, draw, judge, prompt_for
 from tests.served import TINY, served_app
 
 pytestmark = pytest.mark.serve
@@ -181,8 +183,64 @@ def test_models_list_and_retrieve(client):
 
 def test_unsupported_openai_routes_get_404_in_openai_shape(client):
     with pytest.raises(openai.NotFoundError) as raised:
-        client.images.edit(image=io.BytesIO(b"x"), prompt="x")
+        client.images.create_variation(image=("in.png", png(Image.new("RGB", (64, 64)))))
     assert "not supported" in raised.value.body["message"]
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_edits_redraw_the_transparent_part_of_the_mask(client):
+    """On the trained embedded model: the yellow square under the transparent part of
+    the mask becomes the prompt's green one."""
+    square = draw(Sample("yellow", "square", "black", 6, 6, 26))
+    mask = Image.new("RGBA", (64, 64), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (0, 0, 40, 40))  # transparent: edit here
+    response = client.images.edit(
+        image=("square.png", png(square), "image/png"),
+        mask=("mask.png", png(mask), "image/png"),
+        prompt=prompt_for("green", "square", "black"),
+        model=TINY_SHAPES,
+        size="64x64",
+        response_format="b64_json",
+        extra_body={"seed": 1, "steps": 20, "guidance_scale": 6.0, "sampler": "euler"},
+    )
+    pixels = np.asarray(decode(response.data[0].b64_json).convert("RGB")).astype(int)[:40, :40]
+    green = (np.abs(pixels - (40, 180, 60)).sum(axis=-1) < 90).sum()
+    yellow = (np.abs(pixels - (240, 220, 40)).sum(axis=-1) < 90).sum()
+    assert green > 150 and yellow < 20
+    unmasked = client.images.edit(
+        image=("square.png", png(square), "image/png"),
+        prompt=prompt_for("red", "circle", "blue"),
+        model=TINY_SHAPES,
+        response_format="b64_json",
+        extra_body={"seed": 1, "steps": 20, "guidance_scale": 6.0, "strength": 0.5},
+    )
+    redrawn = decode(unmasked.data[0].b64_json)
+    assert redrawn.size == (64, 64)  # the input's size
+    assert judge(redrawn) == ("blue", "red", "circle")
+
+
+def test_edits_refuse_a_mask_without_alpha_and_a_missing_image(client, app):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.images.edit(
+            image=("in.png", png(Image.new("RGB", (64, 64))), "image/png"),
+            mask=("mask.png", png(Image.new("RGB", (64, 64))), "image/png"),
+            prompt="x",
+            model=TINY_SHAPES,
+        )
+    assert raised.value.body["param"] == "mask" and "alpha" in raised.value.body["message"]
+    no_image = httpx.post(
+        app.base_url + "/v1/images/edits",
+        data={"prompt": "x"},
+        files={"other": ("a.txt", b"x")},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=30,
+    )
+    assert no_image.status_code == 400 and no_image.json()["error"]["param"] == "image"
 
 
 def test_native_api_errors_keep_their_own_shape(app):

@@ -150,6 +150,11 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def data_url(data: bytes) -> str:
+    """Image bytes as the data URL a job's `init_image` takes (the format is sniffed)."""
+    return f"data:image/png;base64,{b64(data)}"
+
+
 def png_parameters(png: bytes) -> str:
     """The `parameters` text chunk (A1111 infotext) that the Diffusion replica embedded."""
     with Image.open(io.BytesIO(png)) as image:

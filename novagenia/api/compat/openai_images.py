@@ -13,10 +13,14 @@ JobBoard, with every error in OpenAI's shape `{"error": {message, type, param, c
 - `style` and other OpenAI options have no equivalent here and are ignored.
 - NovaGenIA extensions, for clients that can add body fields (`extra_body` in the
   official client): `negative_prompt`, `seed`, `steps`, `guidance_scale`, `sampler`.
+- `/v1/images/edits` (multipart): `image` is the init image; with a `mask`, its fully
+  transparent pixels are redrawn (OpenAI's rule) and the rest kept; without one the
+  whole image is redrawn by `strength` (an extension, default 0.75).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -27,20 +31,25 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.datastructures import UploadFile  # what Request.form() yields
 
 from novagenia.api.compat.access import CompatCaller, CompatReader
 from novagenia.api.compat.generation import (
     GenerationTimeout,
     b64,
+    data_url,
     describe_ignored,
     new_job_ids,
     read_pngs,
     resolve_foreign,
     run_jobs,
 )
-from novagenia.api.deps import Context
+from novagenia.api.deps import AppContext, Context
 from novagenia.api.errors import RETRY_AFTER_S
+from novagenia.api.uploads import upload_form
+from novagenia.inputs import InvalidImage, decode_image
 from novagenia.jobs.board import QueueFull
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
@@ -50,7 +59,7 @@ from novagenia.submission import InvalidInput
 logger = logging.getLogger("novagenia.compat.openai")
 
 JOB_PREFIX = "openai"
-FIELD_NAMES = {"width": "size", "height": "size", "batch_size": "n"}
+FIELD_NAMES = {"width": "size", "height": "size", "batch_size": "n", "init_image": "image"}
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 
 
@@ -148,6 +157,17 @@ class ImageGenerationRequest(BaseModel):
         return (int(match[1]), int(match[2])) if match else (None, None)
 
 
+class ImageEditRequest(ImageGenerationRequest):
+    """The fields of `POST /v1/images/edits` besides its files."""
+
+    strength: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="NovaGenIA extension: how much of an unmasked image is redrawn.",
+    )
+
+
 class ImageData(BaseModel):
     b64_json: str | None = None
     url: str | None = None
@@ -164,6 +184,65 @@ async def generate_images(
     body: ImageGenerationRequest, request: Request, context: Context, caller: CompatCaller
 ) -> ImagesResponse:
     """Generates `n` images and answers when they are done."""
+    return await _generate(body, {}, request, context, caller)
+
+
+@router.post(
+    "/images/edits",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    openapi_extra=upload_form(
+        "The image to edit (PNG, JPEG or WebP).",
+        {
+            "mask": {"type": "string", "format": "binary", "description": "Transparent = edit."},
+            "prompt": {"type": "string"},
+        },
+    ),
+)
+async def edit_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
+    """Multipart form: `image`, optional `mask`, and the fields of a generation."""
+    form = await request.form(max_files=2, max_fields=32)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        body = ImageEditRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    image = form.get("image") or form.get("image[]")
+    if not isinstance(image, UploadFile):
+        raise InvalidInput("image", "send the image to edit as a multipart file field `image`")
+    limit = int(context.args.max_input_mb * 1024 * 1024)
+    images: dict[str, Any] = {
+        "init_image": data_url(await image.read(limit + 1)),
+        "strength": body.strength,
+    }
+    mask = form.get("mask")
+    if isinstance(mask, UploadFile):
+        transparent = await asyncio.to_thread(_transparent_part, await mask.read(limit + 1), limit)
+        stored = await asyncio.to_thread(context.inputs.save, transparent)
+        images |= {"mask": stored.id, "mask_blur": 0, "strength": 1.0}
+    return await _generate(body, images, request, context, caller)
+
+
+def _transparent_part(data: bytes, limit: int) -> Image.Image:
+    """OpenAI's mask (fully transparent = edit) as ours (white = redraw)."""
+    try:
+        mask = decode_image(data, limit, keep_alpha=True)
+    except InvalidImage as exc:
+        raise InvalidInput("mask", str(exc)) from None
+    if mask.mode != "RGBA":
+        raise InvalidInput(
+            "mask", "the mask needs an alpha channel: its transparent part is edited"
+        )
+    return mask.getchannel("A").point(lambda alpha: 255 if alpha == 0 else 0).convert("RGB")
+
+
+async def _generate(
+    body: ImageGenerationRequest,
+    images: dict[str, Any],
+    request: Request,
+    context: AppContext,
+    caller: str | None,
+) -> ImagesResponse:
     if body.model_extra:
         logger.info("images: ignoring unsupported fields: %s", describe_ignored(body.model_extra))
     width, height = body.dimensions()
@@ -177,6 +256,7 @@ async def generate_images(
         "batch_size": body.n,
         "user": body.user,
         "speed": "fast" if body.quality == "low" else "quality",
+        **images,
     }
     for name in ("steps", "guidance_scale", "sampler"):
         if getattr(body, name) is not None:

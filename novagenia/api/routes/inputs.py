@@ -28,8 +28,8 @@ class InputOut(BaseModel):
     url: str
 
 
-def upload_limit_bytes(args: AppArgs) -> int:
-    return int(args.max_input_mb * 1024 * 1024) + MULTIPART_OVERHEAD
+def upload_limit_bytes(args: AppArgs, files: int = 1) -> int:
+    return files * int(args.max_input_mb * 1024 * 1024) + MULTIPART_OVERHEAD
 
 
 def json_with_images_limit_bytes(args: AppArgs) -> int:
