@@ -91,6 +91,10 @@ def resolve_request(
             f"model {model.id!r} has no classifier-free guidance ({capabilities.guidance}), "
             "so a negative prompt does not apply; leave it empty",
         )
+    if request.tiling and not capabilities.tiling:
+        raise InvalidInput(
+            "tiling", f"seamless tiling needs a UNet model; {model.pipeline_class} has none"
+        )
     if (request.loras or LORA_TAG.search(request.prompt)) and not capabilities.loras:
         raise InvalidInput("loras", f"LoRAs are not supported on {model.pipeline_class} models yet")
     try:

@@ -48,6 +48,7 @@ class CapabilitiesOut(BaseModel):
         description="Whether jobs may start from an image (init_image, strength) and "
         "inpaint (mask)."
     )
+    tiling: bool = Field(description="Whether jobs may ask for seamless (tiling) pictures.")
 
 
 class ModelOut(BaseModel):

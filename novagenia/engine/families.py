@@ -31,6 +31,7 @@ class Family:
     step_callback: bool = True  # False: only the legacy `callback` (PixArt)
     resolution_binning: bool = False  # snaps sizes to trained bins unless told not to
     image_inputs: bool = False  # img2img and masked inpainting (diffusers' AutoPipelines)
+    tiling: bool = False  # seamless pictures: a UNet's (and VAE's) convolutions wrap around
 
 
 FAMILIES: dict[str, Family] = {
@@ -45,6 +46,7 @@ FAMILIES: dict[str, Family] = {
             default_sampler="euler_a",
             loras=True,
             image_inputs=True,
+            tiling=True,
         ),
         Family(
             "sdxl",
@@ -55,6 +57,7 @@ FAMILIES: dict[str, Family] = {
             default_sampler="euler_a",
             loras=True,
             image_inputs=True,
+            tiling=True,
         ),
         Family(
             "sd3",
@@ -133,6 +136,7 @@ class Capabilities:
     native_size: int
     size_multiple: int
     image_inputs: bool  # img2img (init_image, strength) and inpainting (mask)
+    tiling: bool  # seamless pictures
 
 
 def is_flow_schedule(scheduler_config: Mapping[str, Any]) -> bool:
@@ -171,6 +175,7 @@ def describe_capabilities(
         native_size=native_size(family, denoiser, scale),
         size_multiple=max(8, scale * patch_size(family, denoiser)),
         image_inputs=family.image_inputs,
+        tiling=family.tiling,
     )
 
 

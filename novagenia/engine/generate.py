@@ -5,8 +5,8 @@ pixels whatever else shares the batch, and every image reports its seed."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -94,6 +94,8 @@ def generate(
         if request.speed == "fast":
             clock = stack.enter_context(step_cache(denoiser_of(pipeline), request.steps))
             on_step = clock.follow(on_step)
+        if request.tiling:
+            stack.enter_context(seamless(denoiser_of(pipeline), pipeline.vae))
         return _call_pipeline(pipeline, plan, on_step, scheduler_config)
 
 
@@ -146,6 +148,27 @@ def _call_pipeline(
             **options,
         )
     return result.images
+
+
+@contextmanager
+def seamless(*modules: torch.nn.Module) -> Iterator[None]:
+    """For one call, every padded convolution of `modules` pads circularly (what it
+    reads past one edge comes from the opposite one), so the picture tiles."""
+    wrapped = [
+        conv
+        for module in modules
+        for conv in module.modules()
+        if isinstance(conv, torch.nn.Conv2d)
+        and conv.padding_mode == "zeros"
+        and conv.padding not in ((0, 0), "valid")
+    ]
+    for conv in wrapped:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv in wrapped:
+            conv.padding_mode = "zeros"
 
 
 def _image_task(

@@ -31,6 +31,7 @@ def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> 
         "Size": f"{width}x{height}",
         "Model": request.model,
         **({"Speed": request.speed} if request.speed != "quality" else {}),
+        **({"Tiling": True} if request.tiling else {}),
         **({"Denoising strength": f"{request.strength:g}"} if request.init_image else {}),
         **({"Mask blur": request.mask_blur} if request.mask else {}),
         "Version": f"NovaGenIA {__version__}",

@@ -35,6 +35,7 @@ def batch_signature(request: GenerationRequest) -> tuple:
         request.sampler,
         request.guidance_scale,
         request.speed,
+        request.tiling,
         tuple((lora.name, lora.weight) for lora in request.loras),
         request.init_image,  # one init image (and mask) per pipeline call
         request.mask,

@@ -94,6 +94,11 @@ class GenerationRequest(BaseModel):
         description="`fast`: step caching (attention reused between steps in the middle of "
         "the schedule), about a tenth faster for a small quality cost (README, Speed).",
     )
+    tiling: bool = Field(
+        False,
+        description="Seamless: the picture's edges continue each other, so it tiles "
+        "(models with a UNet: SD 1.x/2.x, SDXL).",
+    )
     init_image: str | None = Field(
         None,
         max_length=16_000_000,

@@ -132,6 +132,15 @@ def test_image_inputs_are_refused_where_the_family_takes_none(args, name):
     assert "img2img and inpainting are not supported" in refused.value.message
 
 
+@pytest.mark.parametrize("name", ["sd35", "flux-dev", "pixart-sigma", "sana"])
+def test_tiling_is_refused_where_there_is_no_unet(args, name):
+    assert not capabilities(args, name).tiling
+    with pytest.raises(InvalidInput) as refused:
+        resolve(args, name, tiling=True)
+    assert refused.value.field == "tiling" and "needs a UNet" in refused.value.message
+    assert capabilities(args, "sdxl").tiling
+
+
 def test_a_pipeline_of_an_unknown_family_is_refused_before_it_queues(args):
     with pytest.raises(InvalidInput) as refused:
         resolve(args, "kandinsky")

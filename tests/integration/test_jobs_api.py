@@ -228,3 +228,24 @@ def test_health_models_samplers_and_docs(app):
     assert {"euler", "euler_a", "dpmpp_2m", "ddim", "lcm"} <= set(names)
     assert "/api/v1/jobs" in app.http.get("/openapi.json").json()["paths"]
     assert app.http.get("/docs").status_code == 200
+
+
+def test_tiling_makes_the_edges_continue_each_other(app):
+    """Seamless: across the wrap-around (last column → first, bottom row → top) pixels
+    change no more than between neighbours inside the picture; without it, more."""
+
+    def wrap_over_neighbours(tiling: bool) -> float:
+        job = app.wait(
+            app.submit(
+                prompt="a red circle", steps=10, seed=1, width=128, height=128, tiling=tiling
+            )["id"]
+        )
+        assert job["status"] == "succeeded", job["error"]
+        pixels = app.pixels(job).astype(float)
+        wrap = np.abs(pixels[:, 0] - pixels[:, -1]).mean() + np.abs(pixels[0] - pixels[-1]).mean()
+        inner = np.abs(np.diff(pixels, axis=1)).mean() + np.abs(np.diff(pixels, axis=0)).mean()
+        return wrap / inner
+
+    assert wrap_over_neighbours(True) < 1.2 < wrap_over_neighbours(False)
+    job = app.wait(app.submit(prompt="x", steps=2, seed=1, width=64, height=64, tiling=True)["id"])
+    assert "Tiling: True" in app.image(job["images"][0]["url"]).info["parameters"]

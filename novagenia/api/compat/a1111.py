@@ -259,6 +259,7 @@ def _job_requests(
             "seed": seed,
             "sampler": _sampler_on(choice.sampler, capabilities),
             "batch_size": body.batch_size,
+            "tiling": body.tiling,
             **_guidance_for(body, capabilities),
             **images,
         },

@@ -39,6 +39,7 @@ class Txt2ImgRequest(BaseModel):
     n_iter: int = Field(1, ge=1, le=MAX_N_ITER, description="Jobs, run one after another.")
     override_settings: dict[str, Any] | None = None
     send_images: bool = True
+    tiling: bool = Field(False, description="Seamless pictures (UNet models).")
     enable_hr: bool = False
 
 

@@ -31,6 +31,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       batch_size: 1,
       loras: [],
       speed: "quality",
+      tiling: false,
       init_image: null,
       strength: 0.75,
       mask: null,
@@ -94,6 +95,7 @@ export const SD_CAPABILITIES: Capabilities = {
   loras: true,
   size_multiple: 8,
   image_inputs: true,
+  tiling: true,
 };
 
 /** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
@@ -108,6 +110,7 @@ export const SCHNELL_CAPABILITIES: Capabilities = {
   loras: false,
   size_multiple: 16,
   image_inputs: true,
+  tiling: false,
 };
 
 /** The embedded default model, as GET /models describes it. */
