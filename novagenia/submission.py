@@ -18,7 +18,7 @@ from novagenia.inputs import (
     InvalidImage,
     decode_data_url,
 )
-from novagenia.jobs.schemas import LORA_TAG, MAX_SEED, GenerationRequest
+from novagenia.jobs.schemas import LORA_TAG, MAX_SEED, GenerationRequest, HiresFix
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set
@@ -109,20 +109,52 @@ def resolve_request(
                 "(trained for another architecture)",
             )
     images = _image_inputs(request, model, args, inputs)
+    width = request.width or images.get("width") or model.native_size
+    height = request.height or images.get("height") or model.native_size
     return request.model_copy(
         update={
             **images,
+            "hires": _hires(request, model, args, width, height),
             "prompt": prompt,
             "loras": loras,
             "model": model.id,
             "sampler": sampler,
             "steps": steps,
             "guidance_scale": guidance,
-            "width": request.width or images.get("width") or model.native_size,
-            "height": request.height or images.get("height") or model.native_size,
+            "width": width,
+            "height": height,
             "seed": request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1),
         }
     )
+
+
+def _hires(
+    request: GenerationRequest, model: ModelInfo, args: AppArgs, width: int, height: int
+) -> HiresFix | None:
+    """The hires fix with its final size filled in and checked like any size."""
+    hires = request.hires
+    if hires is None:
+        return None
+    capabilities = model.capabilities
+    if not capabilities.image_inputs:
+        raise InvalidInput(
+            "hires", f"the hires fix needs img2img, which {model.pipeline_class} models lack"
+        )
+    if request.speed == "fast":
+        raise InvalidInput("hires", "the hires fix does not combine with speed: fast yet")
+    multiple = capabilities.size_multiple
+    final = (
+        hires.width or round(width * hires.scale / multiple) * multiple,
+        hires.height or round(height * hires.scale / multiple) * multiple,
+    )
+    for name, side, first in (("width", final[0], width), ("height", final[1], height)):
+        if side % multiple or side > args.max_image_size or side < first:
+            raise InvalidInput(
+                "hires",
+                f"the hires {name} {side} must be a multiple of {multiple}, at least the "
+                f"first pass's {first} and at most {args.max_image_size}",
+            )
+    return hires.model_copy(update={"width": final[0], "height": final[1]})
 
 
 def _image_inputs(

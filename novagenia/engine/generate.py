@@ -96,7 +96,44 @@ def generate(
             on_step = clock.follow(on_step)
         if request.tiling:
             stack.enter_context(seamless(denoiser_of(pipeline), pipeline.vae))
-        return _call_pipeline(pipeline, plan, on_step, scheduler_config)
+        images = _call_pipeline(pipeline, plan, on_step, scheduler_config)
+        if request.hires is None:
+            return images
+        return _hires_pass(pipeline, plan, images, on_step, scheduler_config)
+
+
+def _hires_pass(
+    pipeline: DiffusionPipeline,
+    plan: BatchPlan,
+    images: list[Image.Image],
+    on_step: StepCallback,
+    scheduler_config: Mapping[str, Any],
+) -> list[Image.Image]:
+    """The hires fix's second pass: each picture upscaled and redrawn by img2img with
+    its own seed; its steps are reported after the first pass's."""
+    request, hires = plan.request, plan.request.hires
+    size = (hires.width, hires.height)
+    second = replace(
+        plan,
+        request=request.model_copy(
+            update={
+                "width": hires.width,
+                "height": hires.height,
+                "steps": hires.steps or request.steps,
+                "strength": hires.strength,
+                "hires": None,
+            }
+        ),
+        init_image=None,
+        mask_image=None,
+    )
+    return _call_pipeline(
+        pipeline,
+        second,
+        lambda step, latents: on_step(request.steps + step, latents),
+        scheduler_config,
+        init_images=[image.resize(size, Image.LANCZOS) for image in images],
+    )
 
 
 def _call_pipeline(
@@ -104,12 +141,15 @@ def _call_pipeline(
     plan: BatchPlan,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
+    init_images: list[Image.Image] | None = None,
 ) -> list[Image.Image]:
+    """One pipeline call; `init_images`: one per image (the hires pass), else the plan's
+    shared init image, if any."""
     request = plan.request
     family = family_of(type(pipeline).__name__)
     options: dict[str, Any] = {}
-    if plan.init_image is not None:
-        pipeline, options = _image_task(pipeline, plan)
+    if init_images is not None or plan.init_image is not None:
+        pipeline, options = _image_task(pipeline, plan, init_images)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     # Where the denoising runs: with CPU offload (engine/memory.py) the weights rest on
     # the CPU, `pipeline.device`, while the noise must come from the GPU like any other.
@@ -172,13 +212,13 @@ def seamless(*modules: torch.nn.Module) -> Iterator[None]:
 
 
 def _image_task(
-    pipeline: DiffusionPipeline, plan: BatchPlan
+    pipeline: DiffusionPipeline, plan: BatchPlan, init_images: list[Image.Image] | None
 ) -> tuple[DiffusionPipeline, dict[str, Any]]:
     """The family's img2img or inpainting pipeline over the same components (diffusers'
     AutoPipelines: no weights copied, LoRAs and hooks stay), and its image arguments."""
     images = len(plan.prompts)
     options: dict[str, Any] = {
-        "image": [plan.init_image] * images,
+        "image": init_images or [plan.init_image] * images,
         "strength": plan.request.strength,
     }
     if plan.mask_image is None:

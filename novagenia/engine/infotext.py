@@ -28,16 +28,34 @@ def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> 
         "Sampler": sampler,
         "CFG scale": f"{request.guidance_scale:g}",
         "Seed": seed,
-        "Size": f"{width}x{height}",
+        # with the hires fix, A1111 writes the first pass's size and the final one apart
+        "Size": f"{request.width}x{request.height}" if request.hires else f"{width}x{height}",
         "Model": request.model,
         **({"Speed": request.speed} if request.speed != "quality" else {}),
         **({"Tiling": True} if request.tiling else {}),
-        **({"Denoising strength": f"{request.strength:g}"} if request.init_image else {}),
-        **({"Mask blur": request.mask_blur} if request.mask else {}),
+        **_second_look(request),
         "Version": f"NovaGenIA {__version__}",
     }
     lines.append(", ".join(f"{key}: {value}" for key, value in fields.items()))
     return "\n".join(lines)
+
+
+def _second_look(request: GenerationRequest) -> dict[str, object]:
+    """What img2img, inpainting and the hires fix add, under A1111's names."""
+    fields: dict[str, object] = {}
+    if request.init_image:
+        fields["Denoising strength"] = f"{request.strength:g}"
+    if request.mask:
+        fields["Mask blur"] = request.mask_blur
+    if request.hires:
+        fields |= {
+            "Denoising strength": f"{request.hires.strength:g}",
+            "Hires upscale": f"{request.hires.scale:g}",
+            "Hires resize": f"{request.hires.width}x{request.hires.height}",
+            "Hires steps": request.hires.steps or request.steps,
+            "Hires upscaler": "Lanczos",
+        }
+    return fields
 
 
 def png_with_parameters(image: Image.Image, parameters: str) -> bytes:

@@ -258,7 +258,8 @@ class JobRunner:
     ):
         started = time.perf_counter()
         previews = loaded.previews
-        total = plan.request.steps
+        total = plan.request.total_steps
+        first_pass = plan.request.steps  # previews follow it (the hires pass has its own size)
         every = self.args.preview_every_steps
 
         loop = asyncio.get_running_loop()
@@ -283,7 +284,7 @@ class JobRunner:
                     for job in jobs
                 ]
             )
-            if previews and every and step % every == 0 and step < total:
+            if previews and every and step % every == 0 and step < first_pass:
                 latents = spatial_latents(loaded.pipeline, latents, plan)
                 for owner, job in enumerate(jobs):
                     # A copy queued on the device: rendering (and the host copy that

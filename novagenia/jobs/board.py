@@ -244,7 +244,7 @@ class JobBoard:
             job.started_at = now
             job.worker = worker
             job.attempts += 1
-            job.progress = Progress(step=0, total_steps=job.request.steps)
+            job.progress = Progress(step=0, total_steps=job.request.total_steps)
             self._leases[job.id] = time.monotonic() + self.lease_timeout_s
         self._store.update_many(batch)
         for job in batch:

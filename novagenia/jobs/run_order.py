@@ -36,6 +36,7 @@ def batch_signature(request: GenerationRequest) -> tuple:
         request.guidance_scale,
         request.speed,
         request.tiling,
+        request.hires.model_dump_json() if request.hires else None,
         tuple((lora.name, lora.weight) for lora in request.loras),
         request.init_image,  # one init image (and mask) per pipeline call
         request.mask,

@@ -41,6 +41,29 @@ class LoraRef(BaseModel):
     weight: float = Field(1.0, ge=-2.0, le=2.0, description="Strength, -2…2.")
 
 
+class HiresFix(BaseModel):
+    """A second pass at a larger size: the first picture, upscaled (Lanczos), redrawn by
+    img2img, so a model keeps the composition of its native size at a larger one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(2.0, gt=1.0, le=4.0, description="Final size / first-pass size.")
+    width: int | None = Field(
+        None,
+        ge=64,
+        le=CEILING_SIZE,
+        description="The final size; absent: scale × the first pass's, rounded to the "
+        "model's size multiple (the server fills both in).",
+    )
+    height: int | None = Field(None, ge=64, le=CEILING_SIZE, description="See width.")
+    strength: float = Field(
+        0.5, gt=0.0, le=1.0, description="How much of the upscaled picture is redrawn."
+    )
+    steps: int | None = Field(
+        None, ge=1, le=CEILING_STEPS, description="Steps of the second pass; absent: `steps`."
+    )
+
+
 class GenerationRequest(BaseModel):
     """What a client asks for. Unknown fields are ignored (and logged by the ingress)."""
 
@@ -99,6 +122,11 @@ class GenerationRequest(BaseModel):
         description="Seamless: the picture's edges continue each other, so it tiles "
         "(models with a UNet: SD 1.x/2.x, SDXL).",
     )
+    hires: HiresFix | None = Field(
+        None,
+        description="Hires fix: draw at width × height, then upscale by `hires.scale` and "
+        "redraw by img2img; the images come at the larger size.",
+    )
     init_image: str | None = Field(
         None,
         max_length=16_000_000,
@@ -125,6 +153,13 @@ class GenerationRequest(BaseModel):
     invert_mask: bool = Field(False, description="Redraw the mask's black part instead.")
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of every pass: the hires fix's second one counts too."""
+        if self.hires is None:
+            return self.steps
+        return self.steps + (self.hires.steps or self.steps)
 
     @field_validator("prompt")
     @classmethod

@@ -307,14 +307,19 @@ def test_img2img_refuses_what_it_cannot_do(http):
     assert two.status_code == 422
 
 
+def test_hires_fix_and_tiling_are_honoured(api):
+    result = txt2img(api, seed=9, enable_hr=True, hr_scale=2, hr_second_pass_steps=2, tiling=True)
+    assert result.image.size == (128, 128)
+    infotext = result.info["infotexts"][0]
+    assert "Hires upscale: 2" in infotext and "Tiling: True" in infotext
+
+
 def test_unsupported_fields_are_ignored(api):
     result = txt2img(
         api,
         seed=9,
-        enable_hr=True,
-        hr_scale=2,
+        hr_scale=3,  # without enable_hr
         restore_faces=True,
-        tiling=True,
         styles=["cinematic"],
         subseed_strength=0.5,
         override_settings={"CLIP_stop_at_last_layers": 2},

@@ -134,3 +134,47 @@ def test_an_upload_that_is_not_an_image_is_refused(app):
     assert response.status_code == 422
     assert "not a readable image" in response.json()["detail"][0]["msg"]
     assert app.http.get("/api/v1/inputs/" + "0" * 32 + ".png").status_code == 404
+
+
+def test_the_hires_fix_redraws_the_picture_twice_as_large(app):
+    case = ("white", "triangle", "green")
+    job = app.submit(
+        model=TINY_SHAPES,
+        prompt=prompt_for(*case),
+        steps=20,
+        guidance_scale=6.0,
+        seed=3,
+        width=64,
+        height=64,
+        hires={"scale": 2, "strength": 0.5, "steps": 10},
+    )
+    events = app.events([job["id"]])
+    done = app.job(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    picture = app.image(done["images"][0]["url"])
+    assert picture.size == (128, 128)
+    assert judge(picture) == (case[2], case[0], case[1])
+    steps = [e["step"] for e in events if e["type"] == "progress"]
+    assert steps == list(range(1, 21)) + list(range(26, 31))  # half the second pass runs
+    assert done["progress"]["total_steps"] == 30
+    assert done["request"]["hires"]["width"] == 128
+    parameters = picture.info["parameters"]
+    assert "Size: 64x64" in parameters and "Hires upscale: 2" in parameters
+
+
+@pytest.mark.parametrize(
+    ("hires", "extra", "message"),
+    [
+        ({"scale": 4}, {"width": 1024, "height": 1024}, "at most 2048"),
+        ({"width": 100, "height": 128}, {}, "multiple of 8"),
+        ({"scale": 2}, {"speed": "fast"}, "speed: fast"),
+        ({"scale": 0.5}, {}, "greater than 1"),
+    ],
+)
+def test_a_hires_fix_it_cannot_do_is_a_clear_422(app, hires, extra, message):
+    response = app.http.post(
+        "/api/v1/jobs",
+        json={"model": TINY_SHAPES, "prompt": "a red circle", "hires": hires, **extra},
+    )
+    assert response.status_code == 422, response.text
+    assert message in str(response.json()["detail"])

@@ -260,6 +260,7 @@ def _job_requests(
             "sampler": _sampler_on(choice.sampler, capabilities),
             "batch_size": body.batch_size,
             "tiling": body.tiling,
+            "hires": _hires_for(body),
             **_guidance_for(body, capabilities),
             **images,
         },
@@ -270,6 +271,20 @@ def _job_requests(
         first.model_copy(update={"seed": image_seed(seed, k * body.batch_size)})
         for k in range(body.n_iter)
     ]
+
+
+def _hires_for(body: Txt2ImgRequest) -> dict[str, Any] | None:
+    """`enable_hr` and its `hr_*` fields as the job's hires fix (always Lanczos: other
+    `hr_upscaler`s are logged as ignored)."""
+    if not body.enable_hr:
+        return None
+    return {
+        "scale": body.hr_scale,
+        "strength": body.denoising_strength,
+        "steps": body.hr_second_pass_steps or None,
+        "width": body.hr_resize_x or None,
+        "height": body.hr_resize_y or None,
+    }
 
 
 def _sampler_on(sampler: str, capabilities: Capabilities | None) -> str:

@@ -40,7 +40,12 @@ class Txt2ImgRequest(BaseModel):
     override_settings: dict[str, Any] | None = None
     send_images: bool = True
     tiling: bool = Field(False, description="Seamless pictures (UNet models).")
-    enable_hr: bool = False
+    enable_hr: bool = Field(False, description="Hires fix: a second, upscaled img2img pass.")
+    hr_scale: float = Field(2.0, gt=1.0, le=4.0)
+    hr_resize_x: int = Field(0, ge=0, description="Final width instead of hr_scale (0: scale).")
+    hr_resize_y: int = Field(0, ge=0, description="Final height instead of hr_scale (0: scale).")
+    hr_second_pass_steps: int = Field(0, ge=0, description="0: as many as `steps`.")
+    denoising_strength: float = Field(0.7, ge=0, le=1, description="Of the hires pass.")
 
 
 class Img2ImgRequest(Txt2ImgRequest):
@@ -95,8 +100,6 @@ def ignored_fields(request: Txt2ImgRequest) -> dict[str, Any]:
         if value in NEUTRAL_VALUES.get(name, ()):
             continue
         ignored[name] = value
-    if request.enable_hr:
-        ignored["enable_hr"] = True
     return ignored
 
 

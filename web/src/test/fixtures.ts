@@ -32,6 +32,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       loras: [],
       speed: "quality",
       tiling: false,
+      hires: null,
       init_image: null,
       strength: 0.75,
       mask: null,
