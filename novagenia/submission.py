@@ -162,6 +162,8 @@ def _image_inputs(
 ) -> dict[str, Any]:
     """The init image and mask as stored input ids, and the size they suggest: the init
     image's, rounded down to the model's size multiple."""
+    if request.mask is None and request.mask_crop_padding is not None:
+        raise InvalidInput("mask_crop_padding", "only an inpainting job (with a mask) crops")
     if request.init_image is None:
         if request.mask is not None:
             raise InvalidInput("mask", "a mask needs an init_image to inpaint")

@@ -216,14 +216,17 @@ def _image_task(
 ) -> tuple[DiffusionPipeline, dict[str, Any]]:
     """The family's img2img or inpainting pipeline over the same components (diffusers'
     AutoPipelines: no weights copied, LoRAs and hooks stay), and its image arguments."""
-    images = len(plan.prompts)
+    # one shared image (and mask) is repeated over the batch by the pipeline itself;
+    # cropping to the mask (`padding_mask_crop`) takes nothing else
     options: dict[str, Any] = {
-        "image": init_images or [plan.init_image] * images,
+        "image": init_images or plan.init_image,
         "strength": plan.request.strength,
     }
     if plan.mask_image is None:
         return AutoPipelineForImage2Image.from_pipe(pipeline), options
-    options["mask_image"] = [plan.mask_image] * images
+    options["mask_image"] = plan.mask_image
+    if plan.request.mask_crop_padding is not None:
+        options["padding_mask_crop"] = plan.request.mask_crop_padding
     return AutoPipelineForInpainting.from_pipe(pipeline), options
 
 

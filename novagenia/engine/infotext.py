@@ -47,6 +47,8 @@ def _second_look(request: GenerationRequest) -> dict[str, object]:
         fields["Denoising strength"] = f"{request.strength:g}"
     if request.mask:
         fields["Mask blur"] = request.mask_blur
+        if request.mask_crop_padding is not None:
+            fields["Masked area padding"] = request.mask_crop_padding
     if request.hires:
         fields |= {
             "Denoising strength": f"{request.hires.strength:g}",

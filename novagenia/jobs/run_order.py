@@ -40,7 +40,9 @@ def batch_signature(request: GenerationRequest) -> tuple:
         tuple((lora.name, lora.weight) for lora in request.loras),
         request.init_image,  # one init image (and mask) per pipeline call
         request.mask,
-        (request.strength, request.mask_blur, request.invert_mask) if request.init_image else None,
+        (request.strength, request.mask_blur, request.invert_mask, request.mask_crop_padding)
+        if request.init_image
+        else None,
     )
 
 

@@ -151,6 +151,14 @@ class GenerationRequest(BaseModel):
         4, ge=0, le=64, description="Pixels of Gaussian blur on the mask's edge."
     )
     invert_mask: bool = Field(False, description="Redraw the mask's black part instead.")
+    mask_crop_padding: int | None = Field(
+        None,
+        ge=0,
+        le=1024,
+        description="Inpaint only the masked area at full resolution: the box around the "
+        "mask, grown by this many pixels of context, is redrawn at width × height and "
+        "pasted back; everything outside it stays exactly as it was.",
+    )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
 

@@ -81,8 +81,15 @@ def test_img2img_keeps_the_inputs_layout_and_follows_the_prompt(app):
 
 def test_a_data_url_is_stored_as_an_input(app):
     url = "data:image/png;base64," + base64.b64encode(png(draw(SQUARE))).decode()
-    done = generate(app, prompt_for("yellow", "square", "black"), init_image=url, strength=0.5)
+    done = generate(
+        app, prompt_for("yellow", "square", "black"), init_image=url, strength=0.5, batch_size=2
+    )
     assert done["request"]["init_image"] == upload(app, draw(SQUARE))["id"]
+    assert len(done["images"]) == 2  # one init image, repeated over the batch
+    for image in done["images"]:  # (at half strength the corners may round off)
+        picture = app.image(image["url"])
+        assert judge(picture)[:2] == ("black", "yellow")
+        assert analyse(picture)["bbox"][:2] == pytest.approx((SQUARE.x0, SQUARE.y0), abs=4)
 
 
 def test_inpainting_redraws_the_masked_part_only(app):
@@ -178,3 +185,24 @@ def test_a_hires_fix_it_cannot_do_is_a_clear_422(app, hires, extra, message):
     )
     assert response.status_code == 422, response.text
     assert message in str(response.json()["detail"])
+
+
+def test_inpainting_only_the_masked_area_leaves_the_rest_untouched(app):
+    square = draw(SQUARE)
+    mask = Image.new("RGB", (64, 64), "black")
+    mask.paste((255, 255, 255), (4, 4, 36, 36))
+    done = generate(
+        app,
+        prompt_for("green", "square", "black"),
+        init_image=upload(app, square)["id"],
+        mask=upload(app, mask)["id"],
+        mask_blur=0,
+        strength=1.0,
+        mask_crop_padding=4,
+    )
+    pixels, before = app.pixels(done).astype(int), np.asarray(square).astype(int)
+    outside = np.ones((64, 64), dtype=bool)
+    outside[:40, :40] = False  # the box around the mask, grown by 4
+    assert np.array_equal(pixels[outside], before[outside])
+    assert np.abs(pixels[4:36, 4:36] - before[4:36, 4:36]).mean() > 20  # redrawn
+    assert "Masked area padding: 4" in app.image(done["images"][0]["url"]).info["parameters"]

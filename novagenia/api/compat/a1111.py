@@ -156,6 +156,7 @@ async def img2img(
             "mask": _data_url(body.mask),
             "mask_blur": body.mask_blur,
             "invert_mask": bool(body.inpainting_mask_invert),
+            "mask_crop_padding": body.inpaint_full_res_padding if body.inpaint_full_res else None,
         }
     return await _generate("img2img", body, images, context, state, caller)
 

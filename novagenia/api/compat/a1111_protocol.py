@@ -60,6 +60,10 @@ class Img2ImgRequest(Txt2ImgRequest):
     mask: str | None = Field(None, description="Base64 mask: white is redrawn.")
     mask_blur: int = Field(4, ge=0, le=64)
     inpainting_mask_invert: int = Field(0, ge=0, le=1, description="1: redraw the black part.")
+    inpaint_full_res: bool = Field(
+        True, description="Only masked: the masked area is redrawn at full resolution."
+    )
+    inpaint_full_res_padding: int = Field(0, ge=0, le=1024, description="Its context, pixels.")
 
 
 # Fields that never change the picture here, or only in features we lack when they are off.

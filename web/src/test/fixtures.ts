@@ -38,6 +38,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       mask: null,
       mask_blur: 4,
       invert_mask: false,
+      mask_crop_padding: null,
       priority: overrides.priority ?? 0,
       user: null,
     },
