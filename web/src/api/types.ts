@@ -44,6 +44,8 @@ export type QueueState = Sent<Schemas["QueueSummary"]>;
 
 export type AppConfig = Sent<Schemas["ServerConfig"]>;
 export type ModelInfo = Sent<Schemas["ModelOut"]>;
+/** An uploaded input image (POST /inputs): what `init_image` names. */
+export type InputImage = Sent<Schemas["InputOut"]>;
 export type Capabilities = Sent<Schemas["CapabilitiesOut"]>;
 export type ModelList = Sent<Schemas["ModelList"]>;
 export type Sampler = Sent<Schemas["SamplerOut"]>;

@@ -4,7 +4,7 @@
 import { create } from "zustand";
 import { persist } from "zustand/middleware";
 
-import type { Capabilities, GenerationRequest, Job, JobSubmission, LoraRef } from "../api/types";
+import type { Capabilities, GenerationRequest, InputImage, Job, JobSubmission, LoraRef } from "../api/types";
 
 export const MAX_SEED = 2 ** 32 - 1;
 
@@ -26,6 +26,15 @@ export interface StudioForm {
   loras: LoraRef[];
   /** "fast": step caching, a little faster for a small quality cost. */
   speed: Speed;
+  /** img2img: the uploaded picture to start from, and how much of it is redrawn. */
+  init_image: InputImage | null;
+  strength: number;
+  /** Seamless: the picture tiles (models with a UNet). */
+  tiling: boolean;
+  /** Hires fix: a second pass, upscaled by `hires_scale`, redrawn by `hires_strength`. */
+  hires: boolean;
+  hires_scale: number;
+  hires_strength: number;
 }
 
 export type Speed = GenerationRequest["speed"];
@@ -44,6 +53,12 @@ export const DEFAULT_FORM: StudioForm = {
   priority: 0,
   loras: [],
   speed: "quality",
+  init_image: null,
+  strength: 0.75,
+  tiling: false,
+  hires: false,
+  hires_scale: 2,
+  hires_strength: 0.5,
 };
 
 interface StudioState {
@@ -96,6 +111,15 @@ export function toRequest(form: StudioForm, capabilities?: Capabilities | null):
     request.height = form.height;
   }
   if (!isRandomSeed(form.seed)) request.seed = form.seed;
+  const takesImages = capabilities?.image_inputs !== false;
+  if (form.init_image && takesImages) {
+    request.init_image = form.init_image.id;
+    request.strength = form.strength;
+  }
+  if (form.tiling && capabilities?.tiling !== false) request.tiling = true;
+  if (form.hires && takesImages) {
+    request.hires = { scale: form.hires_scale, strength: form.hires_strength, steps: null, width: null, height: null };
+  }
   return request;
 }
 
@@ -145,6 +169,14 @@ export const useStudio = create<StudioState>()(
             priority: request.priority,
             loras: request.loras,
             speed: request.speed,
+            init_image: request.init_image
+              ? { id: request.init_image, url: `/api/v1/inputs/${request.init_image}.png`, width: request.width ?? 0, height: request.height ?? 0 }
+              : null,
+            strength: request.strength,
+            tiling: request.tiling,
+            hires: request.hires !== null,
+            hires_scale: request.hires?.scale ?? s.form.hires_scale,
+            hires_strength: request.hires?.strength ?? s.form.hires_strength,
           },
         })),
       setActive: (job) =>
@@ -160,7 +192,7 @@ export const useStudio = create<StudioState>()(
         const p = (persisted ?? {}) as Partial<StudioState>;
         const form = { ...DEFAULT_FORM, ...(p.form ?? {}) };
         // JSON keeps a field left without a number (NaN) as null: it is still no number
-        for (const key of ["steps", "guidance_scale", "batch_size", "priority"] as const) {
+        for (const key of ["steps", "guidance_scale", "batch_size", "priority", "strength", "hires_scale", "hires_strength"] as const) {
           if (typeof form[key] !== "number") form[key] = Number.NaN;
         }
         return { ...current, ...p, form };

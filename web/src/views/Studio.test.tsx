@@ -6,7 +6,7 @@ import { Toasts } from "../components/Toasts";
 import { useCatalog } from "../stores/catalog";
 import { useJobs } from "../stores/jobs";
 import { useStudio } from "../stores/studio";
-import { jobEvent, makeConfig, makeJob, makeLora, makeModel, mockApi, progressEvent, resetStores, SAMPLERS, SCHNELL_CAPABILITIES } from "../test/fixtures";
+import { jobEvent, makeConfig, makeJob, makeLora, makeModel, mockApi, progressEvent, resetStores, SAMPLERS, SCHNELL_CAPABILITIES, SD_CAPABILITIES } from "../test/fixtures";
 import { Studio } from "./Studio";
 
 beforeEach(() => {
@@ -190,6 +190,32 @@ describe("Studio", () => {
 
     await user.click(screen.getByRole("button", { name: /Generate/ }));
     expect(calls[0].body).toEqual({ prompt: "a cat", model: "acme/schnell", steps: 4, sampler: "flow_euler", batch_size: 1, loras: [], priority: 0, speed: "quality" });
+  });
+
+  it("starts from an uploaded picture, seamless and with the hires fix, where the model takes them", async () => {
+    const user = userEvent.setup();
+    const input = { id: "a".repeat(32), width: 64, height: 64, url: `/api/v1/inputs/${"a".repeat(32)}.png` };
+    const { calls } = mockApi({ "POST /inputs": { status: 201, body: input }, "POST /jobs": { status: 202, body: makeJob() } });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "a red circle");
+    await user.upload(screen.getByLabelText("Start image"), new File([new Uint8Array([137, 80, 78, 71])], "in.png", { type: "image/png" }));
+    expect(await screen.findByRole("img", { name: "Start image" })).toBeInTheDocument();
+    expect(calls.find((c) => c.method === "POST" && c.url.endsWith("/inputs"))?.body).toBeInstanceOf(FormData);
+    const strength = screen.getByRole("spinbutton", { name: "Strength value" });
+    await user.clear(strength);
+    await user.type(strength, "0.5{Enter}");
+    await user.click(screen.getByRole("checkbox", { name: /Seamless/ }));
+    await user.click(screen.getByRole("checkbox", { name: /Hires fix/ }));
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    const sent = calls.find((c) => c.method === "POST" && c.url.endsWith("/jobs"))?.body as Record<string, unknown>;
+    expect(sent).toMatchObject({ init_image: input.id, strength: 0.5, tiling: true, hires: { scale: 2, strength: 0.5 } });
+
+    await user.click(screen.getByRole("button", { name: "Remove" }));
+    const flat = { ...SD_CAPABILITIES, image_inputs: false, tiling: false };
+    act(() => useCatalog.setState({ models: [makeModel({ capabilities: flat })] }));
+    expect(screen.queryByLabelText("Start image")).not.toBeInTheDocument();
+    expect(screen.queryByRole("checkbox", { name: /Seamless/ })).not.toBeInTheDocument();
+    expect(screen.queryByRole("checkbox", { name: /Hires fix/ })).not.toBeInTheDocument();
   });
 
   it("generates with Ctrl+Enter", async () => {

@@ -7,6 +7,7 @@ import { NumberSlider, parseNumber } from "../components/NumberSlider";
 import { ProgressBar } from "../components/ProgressBar";
 import { RadioChips } from "../components/RadioChips";
 import { presetsFor, SizePresets } from "../components/SizePresets";
+import { StartImage } from "../components/StartImage";
 import { StatusBadge } from "../components/StatusBadge";
 import { isUnreachable } from "../api/client";
 import { formatSeconds } from "../lib/format";
@@ -407,6 +408,36 @@ export function Studio() {
             </span>
             <RadioChips label="Speed" options={SPEEDS} checked={form.speed} onSelect={(speed) => update({ speed: speed as Speed })} />
           </div>
+          {capabilities?.image_inputs !== false && (
+            <div className="field">
+              <span className="label">
+                Start from a picture <span className="hint">{form.init_image ? "img2img: redrawn by the strength" : "optional: drop, paste or choose"}</span>
+              </span>
+              <StartImage value={form.init_image} onChange={(init_image) => update({ init_image })} disabled={offline} />
+              {form.init_image && (
+                <NumberSlider label="Strength" hint="how much of it is redrawn" min={0.05} max={1} step={0.05} value={form.strength} onChange={(strength) => update({ strength })} />
+              )}
+            </div>
+          )}
+          {capabilities?.tiling !== false && (
+            <label className="check">
+              <input type="checkbox" checked={form.tiling} onChange={(e) => update({ tiling: e.target.checked })} /> Seamless <span className="hint">the picture tiles</span>
+            </label>
+          )}
+          {capabilities?.image_inputs !== false && (
+            <div className="field">
+              <label className="check">
+                <input type="checkbox" checked={form.hires} onChange={(e) => update({ hires: e.target.checked })} /> Hires fix{" "}
+                <span className="hint">a second pass, larger</span>
+              </label>
+              {form.hires && (
+                <>
+                  <NumberSlider label="Upscale" hint="× the size" min={1.25} max={4} step={0.25} value={form.hires_scale} onChange={(hires_scale) => update({ hires_scale })} />
+                  <NumberSlider label="Hires strength" hint="how much is redrawn" min={0.05} max={1} step={0.05} value={form.hires_strength} onChange={(hires_strength) => update({ hires_strength })} />
+                </>
+              )}
+            </div>
+          )}
           {capabilities?.guidance !== "none" && (
             <NumberSlider
               label={capabilities?.guidance === "distilled" ? "Guidance" : "CFG scale"}
