@@ -124,3 +124,35 @@ test("on a phone with a result shown, the settings use the page's scroll, not a 
   const box = (await settings.boundingBox())!;
   expect(box.y).toBeLessThanOrEqual(52);
 });
+
+test("start from a picture in the Studio: upload it, redraw it, and the job keeps it", async ({ page, request }) => {
+  await drainQueue(request);
+  // a picture the embedded model knows: one it drew (a yellow square on black)
+  const first = await (await request.post("/api/v1/jobs", { data: { model: TINY, prompt: "a yellow square on a black background", seed: 5, steps: 20, width: 64, height: 64 } })).json();
+  let done = first;
+  for (let i = 0; i < 300 && done.status !== "succeeded"; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    done = await (await request.get(`/api/v1/jobs/${first.id}`)).json();
+  }
+  const picture = await (await request.get(done.images[0].url)).body();
+
+  await page.goto("/");
+  await waitLive(page);
+  await page.getByLabel("Prompt", { exact: true }).fill("a red circle on a blue background");
+  await page.getByLabel("Start image").setInputFiles({ name: "square.png", mimeType: "image/png", buffer: picture });
+  await expect(page.getByRole("img", { name: "Start image" })).toBeVisible();
+  const strength = page.getByRole("spinbutton", { name: "Strength value" });
+  await strength.fill("0.5");
+  await strength.press("Enter");
+  await page.screenshot({ path: "test-results/screenshots/studio-start-image-desktop.png" });
+  await page.getByRole("button", { name: /Generate/ }).click();
+
+  const result = page.getByTestId("result-image");
+  await expect(result).toBeVisible({ timeout: 90_000 });
+  const queue = await (await request.get("/api/v1/jobs?limit=1")).json();
+  expect(queue.jobs[0].request).toMatchObject({ strength: 0.5, width: 64, height: 64 });
+  expect(queue.jobs[0].request.init_image).toMatch(/^[0-9a-f]{32}$/);
+
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.screenshot({ path: "test-results/screenshots/studio-start-image-phone.png", fullPage: true });
+});
