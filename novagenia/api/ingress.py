@@ -70,7 +70,6 @@ def create_api(context: AppContext) -> FastAPI:
         overrides={
             f"{API_PREFIX}/loras": loras.upload_limit_bytes(context.args),
             f"{API_PREFIX}/inputs": inputs.upload_limit_bytes(context.args),
-            f"{API_PREFIX}/jobs": inputs.json_with_images_limit_bytes(context.args),
             "/sdapi/v1/img2img": inputs.json_with_images_limit_bytes(context.args),
             "/v1/images/edits": inputs.upload_limit_bytes(context.args, files=2),
         },

@@ -148,7 +148,8 @@ def _call_pipeline(
     request = plan.request
     family = family_of(type(pipeline).__name__)
     options: dict[str, Any] = {}
-    if init_images is not None or plan.init_image is not None:
+    from_image = init_images is not None or plan.init_image is not None
+    if from_image:
         pipeline, options = _image_task(pipeline, plan, init_images)
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     # Where the denoising runs: with CPU offload (engine/memory.py) the weights rest on
@@ -170,7 +171,8 @@ def _call_pipeline(
 
         def callback(pipe, step: int, timestep, kwargs):
             # img2img skips the first steps: they count as done, so the last is `steps`
-            skipped = request.steps - getattr(pipe, "num_timesteps", request.steps)
+            # (second-order samplers call back more often than `steps`: never below 0)
+            skipped = max(0, request.steps - pipe.num_timesteps) if from_image else 0
             on_step(skipped + step + 1, kwargs["latents"])
             return kwargs
 

@@ -34,7 +34,8 @@ def upload_limit_bytes(args: AppArgs, files: int = 1) -> int:
 
 def json_with_images_limit_bytes(args: AppArgs) -> int:
     """A JSON body that may carry an init image and a mask as base64 (4/3 of their
-    bytes): a job, an A1111 img2img request."""
+    bytes): an A1111 img2img request (v1 jobs keep `max_request_bytes`: larger pictures
+    go through POST /inputs)."""
     return args.max_request_bytes + int(2 * args.max_input_mb * 1024 * 1024 * 4 / 3)
 
 
