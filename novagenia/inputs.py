@@ -121,8 +121,9 @@ class InputStore:
             raise InputNotFound(f"no input image {input_id!r}") from None
 
     def describe(self, input_id: str) -> InputImage:
-        image = self.load(input_id)
-        return InputImage(input_id, image.width, image.height)
+        """Its size, from the PNG's header (the pixels stay undecoded)."""
+        with Image.open(io.BytesIO(self.read(input_id))) as image:
+            return InputImage(input_id, image.width, image.height)
 
     def load(self, input_id: str) -> Image.Image:
         image = Image.open(io.BytesIO(self.read(input_id)))

@@ -111,8 +111,7 @@ class JobRunner:
         try:
             plan = BatchPlan.from_jobs(jobs)
             try:
-                async with self.device_lock:
-                    outcome = await self.generate(loaded, jobs, plan, reporter, open_next_claim)
+                outcome = await self.generate(loaded, jobs, plan, reporter, open_next_claim)
             finally:
                 open_next_claim()
             await reporter.close()
@@ -183,31 +182,36 @@ class JobRunner:
         reporter: ProgressReporter,
         open_next_claim: Callable[[], None],
     ) -> BatchOutcome:
-        """What holds the device: the batch's LoRA set, then the pipeline on the pipeline
+        """The batch's input pictures are read first, while the batch before may still
+        denoise; then, holding the device, its LoRA set and the pipeline on the pipeline
         thread, reporting each step; a step finds out when every job must stop. The caller
         holds `loaded` (LoadedPipeline.acquire) from before the claim."""
         try:
             plan = await asyncio.to_thread(plan.with_images, self.inputs)
-            await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
-        except Exception as exc:
+        except Exception as exc:  # an input deleted since the jobs were submitted
             return BatchOutcome(images=None, error=exc, stopped=set())
-        on_step = self._step_callback(reporter, jobs, plan, loaded, open_next_claim)
-        images, error = None, None
-        started = time.perf_counter()
-        try:
-            images = await self.on_pipeline_thread(
-                generate, loaded.pipeline, plan, on_step, loaded.scheduler_config
-            )
-        except GenerationStopped:
-            pass
-        except Exception as exc:
-            error = exc
-        if images is not None:
-            seconds = time.perf_counter() - started
-            record_generation(
-                plan.request.model, self.device, plan.request.steps, seconds, len(images)
-            )
-        return BatchOutcome(images=images, error=error, stopped=set(reporter.stop))
+        async with self.device_lock:
+            try:
+                await self.activate_loras(loaded.pipeline, loaded.model_id, jobs)
+            except Exception as exc:
+                return BatchOutcome(images=None, error=exc, stopped=set())
+            on_step = self._step_callback(reporter, jobs, plan, loaded, open_next_claim)
+            images, error = None, None
+            started = time.perf_counter()
+            try:
+                images = await self.on_pipeline_thread(
+                    generate, loaded.pipeline, plan, on_step, loaded.scheduler_config
+                )
+            except GenerationStopped:
+                pass
+            except Exception as exc:
+                error = exc
+            if images is not None:
+                seconds = time.perf_counter() - started
+                record_generation(
+                    plan.request.model, self.device, plan.request.steps, seconds, len(images)
+                )
+            return BatchOutcome(images=images, error=error, stopped=set(reporter.stop))
 
     def store_images(
         self, job: Job, plan: BatchPlan, images: list[Any], owner: int
