@@ -119,7 +119,7 @@ def _hires_pass(
             update={
                 "width": hires.width,
                 "height": hires.height,
-                "steps": hires.steps or request.steps,
+                "steps": request.hires_steps,
                 "strength": hires.strength,
                 "hires": None,
             }

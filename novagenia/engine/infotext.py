@@ -54,7 +54,7 @@ def _second_look(request: GenerationRequest) -> dict[str, object]:
             "Denoising strength": f"{request.hires.strength:g}",
             "Hires upscale": f"{request.hires.scale:g}",
             "Hires resize": f"{request.hires.width}x{request.hires.height}",
-            "Hires steps": request.hires.steps or request.steps,
+            "Hires steps": request.hires_steps,
             "Hires upscaler": "Lanczos",
         }
     return fields

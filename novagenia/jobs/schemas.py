@@ -163,11 +163,16 @@ class GenerationRequest(BaseModel):
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
 
     @property
+    def hires_steps(self) -> int:
+        """Steps of the hires fix's second pass (as many as `steps` unless set; 0 without)."""
+        if self.hires is None:
+            return 0
+        return self.hires.steps or self.steps
+
+    @property
     def total_steps(self) -> int:
         """Steps of every pass: the hires fix's second one counts too."""
-        if self.hires is None:
-            return self.steps
-        return self.steps + (self.hires.steps or self.steps)
+        return self.steps + self.hires_steps
 
     @field_validator("prompt")
     @classmethod
