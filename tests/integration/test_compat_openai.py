@@ -248,3 +248,43 @@ def test_native_api_errors_keep_their_own_shape(app):
         "/api/v1/jobs", json={"prompt": ""}, headers={"Authorization": f"Bearer {KEY}"}
     )
     assert response.status_code == 422 and "prompt" in str(response.json()["detail"])
+
+
+def test_variations_redraw_a_picture_from_the_prompt_it_carries(client):
+    """A picture made here carries its prompt (PNG parameters): its variations keep it."""
+    made = client.images.generate(
+        prompt=prompt_for("orange", "triangle", "blue"),
+        model=TINY_SHAPES,
+        response_format="b64_json",
+        extra_body={"seed": 3, "steps": 20, "guidance_scale": 6.0},
+    )
+    original = base64.b64decode(made.data[0].b64_json)
+    varied = client.images.create_variation(
+        image=("made.png", original, "image/png"),
+        model=TINY_SHAPES,
+        n=2,
+        response_format="b64_json",
+        extra_body={"seed": 5, "steps": 20},
+    )
+    first, second = (decode(item.b64_json) for item in varied.data)
+    assert judge(first) == judge(second) == ("blue", "orange", "triangle")
+    assert not np.array_equal(np.asarray(first), np.asarray(second))  # each its own seed
+
+
+def test_a_variation_of_a_picture_without_a_prompt_needs_one(client):
+    plain = png(draw(Sample("red", "circle", "white", 10, 10, 30)))
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.images.create_variation(image=("plain.png", plain, "image/png"), model=TINY_SHAPES)
+    assert raised.value.body["param"] == "prompt"
+    varied = client.images.create_variation(
+        image=("plain.png", plain, "image/png"),
+        model=TINY_SHAPES,
+        response_format="b64_json",
+        extra_body={
+            "prompt": prompt_for("red", "circle", "white"),
+            "seed": 1,
+            "steps": 20,
+            "strength": 0.5,
+        },
+    )
+    assert judge(decode(varied.data[0].b64_json)) == ("white", "red", "circle")

@@ -42,6 +42,7 @@ from novagenia.api.compat.generation import (
     data_url,
     describe_ignored,
     new_job_ids,
+    png_parameters,
     read_pngs,
     resolve_foreign,
     run_jobs,
@@ -168,6 +169,19 @@ class ImageEditRequest(ImageGenerationRequest):
     )
 
 
+class ImageVariationRequest(ImageEditRequest):
+    """The fields of `POST /v1/images/variations` besides its image: OpenAI's take no
+    prompt; here the picture is redrawn by img2img from the prompt it was made with (the
+    PNG parameters NovaGenIA, A1111 and others embed), or from `prompt` when sent."""
+
+    prompt: str | None = Field(
+        None, max_length=4000, description="NovaGenIA extension: what the picture shows."
+    )
+    strength: float = Field(
+        0.6, gt=0, le=1, description="NovaGenIA extension: how much of the picture is redrawn."
+    )
+
+
 class ImageData(BaseModel):
     b64_json: str | None = None
     url: str | None = None
@@ -221,6 +235,53 @@ async def edit_images(request: Request, context: Context, caller: CompatCaller) 
         stored = await asyncio.to_thread(context.inputs.save, transparent)
         images |= {"mask": stored.id, "mask_blur": 0, "strength": 1.0}
     return await _generate(body, images, request, context, caller)
+
+
+@router.post(
+    "/images/variations",
+    response_model=ImagesResponse,
+    response_model_exclude_none=True,
+    openapi_extra=upload_form("The picture to vary (PNG, JPEG or WebP)."),
+)
+async def vary_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
+    """Multipart form: `image` and the fields of a generation, its prompt optional: `n`
+    pictures like the given one, each redrawn by img2img (`strength`) with its own seed."""
+    form = await request.form(max_files=1, max_fields=32)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        body = ImageVariationRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    image = form.get("image")
+    if not isinstance(image, UploadFile):
+        raise InvalidInput("image", "send the picture to vary as a multipart file field `image`")
+    data = await image.read(int(context.args.max_input_mb * 1024 * 1024) + 1)
+    prompt = body.prompt or _embedded_prompt(data)
+    if not prompt:
+        raise InvalidInput(
+            "prompt",
+            "the picture carries no prompt (no PNG parameters): send `prompt` with it",
+        )
+    body = body.model_copy(update={"prompt": prompt})
+    images = {"init_image": data_url(data), "strength": body.strength}
+    return await _generate(body, images, request, context, caller)
+
+
+def _embedded_prompt(data: bytes) -> str | None:
+    """The prompt of A1111-style PNG parameters: the lines before `Negative prompt:`
+    and the settings line."""
+    try:
+        lines = png_parameters(data).strip().split("\n")
+    except (OSError, ValueError):
+        return None  # not a PNG with text: the image check says what is wrong
+    if len(lines) < 2:
+        return None
+    prompt = []
+    for line in lines[:-1]:
+        if line.startswith("Negative prompt:"):
+            break
+        prompt.append(line)
+    return "\n".join(prompt).strip() or None
 
 
 def _transparent_part(data: bytes, limit: int) -> Image.Image:
