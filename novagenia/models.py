@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from novagenia.embedded import EMBEDDED_DIR, EMBEDDED_NAMESPACE, TINY_RANDOM, TINY_SHAPES
@@ -33,6 +33,7 @@ class ModelNotDeletable(PermissionError):
 
 
 SINGLE_FILE_SUFFIX = ".safetensors"
+CONTROLNET_CLASS = "ControlNetModel"  # the UNet families' ControlNet (SD 1.x/2.x, SDXL)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,15 @@ class ModelInfo:
         return self.capabilities.samplers if self.capabilities else ()
 
     @property
+    def denoiser_config(self) -> dict | None:
+        """Its UNet's or transformer's config (None for a single-file checkpoint)."""
+        if self.single_file:
+            return None
+        return _read_json(self.path / "unet" / "config.json") or _read_json(
+            self.path / "transformer" / "config.json"
+        )
+
+    @property
     def single_file(self) -> bool:
         return self.path.is_file()
 
@@ -59,6 +69,22 @@ class ModelInfo:
     def size_bytes(self) -> int:
         if self.single_file:
             return self.path.stat().st_size
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+
+
+@dataclass(frozen=True)
+class ControlNetInfo:
+    """An installed ControlNet: a diffusers `ControlNetModel` folder (config.json and its
+    safetensors weights), for the models of one family."""
+
+    id: str
+    path: Path
+    source: str  # "embedded" | "local"
+    family: str  # the family of the models it guides: "sd" or "sdxl"
+    cross_attention_dim: int  # must equal the model's UNet's
+
+    @property
+    def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
 
@@ -123,6 +149,37 @@ class ModelRegistry:
             return _describe_checkpoint(model_id, checkpoint)
         raise ModelNotFound(model_id)
 
+    def controlnets(self) -> list[ControlNetInfo]:
+        found: dict[str, ControlNetInfo] = {}
+        if self.models_dir.is_dir():
+            for config in sorted(self.models_dir.glob("*/config.json")) + sorted(
+                self.models_dir.glob("*/*/config.json")
+            ):
+                parts = config.parent.relative_to(self.models_dir).parts
+                if parts[0] == EMBEDDED_NAMESPACE or any(p.startswith(".") for p in parts):
+                    continue
+                info = _describe_controlnet("/".join(parts), config.parent, "local")
+                if info is not None:
+                    found[info.id] = info
+        for config in sorted(EMBEDDED_DIR.glob("*/config.json")):
+            model_id = f"{EMBEDDED_NAMESPACE}/{config.parent.name}"
+            info = _describe_controlnet(model_id, config.parent, "embedded")
+            if info is not None:
+                found[model_id] = info
+        return sorted(found.values(), key=lambda c: c.id)
+
+    def controlnet(self, model_id: str) -> ControlNetInfo:
+        """Describes an installed ControlNet; raises ModelNotFound (or UnsafeName)."""
+        parts = _split(model_id)
+        if len(parts) == 2 and parts[0] == EMBEDDED_NAMESPACE:
+            path, source = safe_join(EMBEDDED_DIR, parts[1]), "embedded"
+        else:
+            path, source = self._local_dir(model_id), "local"
+        info = _describe_controlnet(model_id, path, source)
+        if info is None:
+            raise ModelNotFound(model_id)
+        return info
+
     def materialize(self, model_id: str) -> Path:
         """The directory to load from, building the random embedded model if needed."""
         info = self.get(model_id)
@@ -168,16 +225,25 @@ def _split(model_id: str) -> list[str]:
 def _describe(model_id: str, path: Path, source: str) -> ModelInfo:
     index = json.loads((path / "model_index.json").read_text())
     pipeline_class = index.get("_class_name")
-    denoiser = _read_json(path / "unet" / "config.json") or _read_json(
-        path / "transformer" / "config.json"
-    )
+    info = ModelInfo(model_id, path, source, pipeline_class, None)
     capabilities = capabilities_of(
         pipeline_class,
         _read_json(path / "scheduler" / "scheduler_config.json"),
-        denoiser,
+        info.denoiser_config,
         _read_json(path / "vae" / "config.json"),
     )
-    return ModelInfo(model_id, path, source, pipeline_class, capabilities)
+    return replace(info, capabilities=capabilities)
+
+
+def _describe_controlnet(model_id: str, path: Path, source: str) -> ControlNetInfo | None:
+    """None unless `path` holds a ControlNetModel with safetensors weights."""
+    config = _read_json(path / "config.json")
+    if not config or config.get("_class_name") != CONTROLNET_CLASS:
+        return None
+    if not any(path.glob("*.safetensors")):
+        return None
+    family = "sdxl" if config.get("addition_embed_type") == "text_time" else "sd"
+    return ControlNetInfo(model_id, path, source, family, int(config["cross_attention_dim"]))
 
 
 def capabilities_of(

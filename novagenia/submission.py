@@ -18,7 +18,14 @@ from novagenia.inputs import (
     InvalidImage,
     decode_data_url,
 )
-from novagenia.jobs.schemas import LORA_TAG, MAX_SEED, GenerationRequest, HiresFix
+from novagenia.jobs.schemas import (
+    LORA_TAG,
+    MAX_SEED,
+    ControlNetUnit,
+    GenerationRequest,
+    HiresFix,
+    TiledUpscale,
+)
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set
@@ -109,11 +116,22 @@ def resolve_request(
                 "(trained for another architecture)",
             )
     images = _image_inputs(request, model, args, inputs)
+    controlnet = _controlnet_units(request, model, registry, args, inputs)
+    upscale = _upscale(request, model, args, images)
+    if upscale is not None:  # its tiles take the job's size: the model's own by default
+        images |= {
+            "width": min(model.native_size, upscale.width),
+            "height": min(model.native_size, upscale.height),
+        }
     width = request.width or images.get("width") or model.native_size
     height = request.height or images.get("height") or model.native_size
+    if upscale is not None and (width > upscale.width or height > upscale.height):
+        raise InvalidInput("upscale", f"the tiles ({width}×{height}) must fit the upscaled picture")
     return request.model_copy(
         update={
             **images,
+            "controlnet": controlnet,
+            "upscale": upscale,
             "hires": _hires(request, model, args, width, height),
             "prompt": prompt,
             "loras": loras,
@@ -157,6 +175,34 @@ def _hires(
     return hires.model_copy(update={"width": final[0], "height": final[1]})
 
 
+def _upscale(
+    request: GenerationRequest, model: ModelInfo, args: AppArgs, images: dict[str, Any]
+) -> TiledUpscale | None:
+    """The tiled upscale with its final size: the init image's × `scale`, rounded to the
+    model's size multiple, within the server's size limit."""
+    upscale = request.upscale
+    if upscale is None:
+        return None
+    if request.init_image is None:
+        raise InvalidInput("upscale", "a tiled upscale needs an init_image to upscale")
+    for name, clashing in (("mask", request.mask), ("hires", request.hires)):
+        if clashing:
+            raise InvalidInput("upscale", f"a tiled upscale does not combine with {name}")
+    if request.controlnet:
+        raise InvalidInput("upscale", "a tiled upscale does not combine with ControlNet yet")
+    multiple = model.capabilities.size_multiple
+    final = [
+        round(images[side] * upscale.scale / multiple) * multiple for side in ("width", "height")
+    ]
+    if max(final) > args.max_image_size:
+        raise InvalidInput(
+            "upscale",
+            f"the upscaled picture would be {final[0]}×{final[1]}, larger than this "
+            f"server's {args.max_image_size}",
+        )
+    return upscale.model_copy(update={"width": final[0], "height": final[1]})
+
+
 def _image_inputs(
     request: GenerationRequest, model: ModelInfo, args: AppArgs, inputs: InputStore
 ) -> dict[str, Any]:
@@ -186,6 +232,48 @@ def _image_inputs(
         "width": fitted(init.width),
         "height": fitted(init.height),
     }
+
+
+def _controlnet_units(
+    request: GenerationRequest,
+    model: ModelInfo,
+    registry: ModelRegistry,
+    args: AppArgs,
+    inputs: InputStore,
+) -> list[ControlNetUnit]:
+    """Each unit's ControlNet installed and made for this model's family, its picture
+    stored (a data URL becomes an input id) or, absent, the job's init image."""
+    if not request.controlnet:
+        return []
+    if not model.capabilities.controlnet:
+        raise InvalidInput(
+            "controlnet", f"ControlNet is not supported on {model.pipeline_class} models yet"
+        )
+    units = []
+    for unit in request.controlnet:
+        try:
+            controlnet = registry.controlnet(unit.model)
+        except (ModelNotFound, UnsafeName):
+            raise InvalidInput(
+                "controlnet",
+                f"unknown ControlNet {unit.model!r}; see GET /api/v1/controlnet/models",
+            ) from None
+        denoiser = model.denoiser_config
+        if controlnet.family != model.capabilities.family or (
+            denoiser and denoiser.get("cross_attention_dim") != controlnet.cross_attention_dim
+        ):
+            raise InvalidInput(
+                "controlnet",
+                f"ControlNet {unit.model!r} was made for other models than {model.id!r} "
+                f"({controlnet.family}, text width {controlnet.cross_attention_dim})",
+            )
+        if unit.image is None and request.init_image is None:
+            raise InvalidInput(
+                "controlnet", "a ControlNet unit needs an image (or the job's init_image)"
+            )
+        image = unit.image and _stored_input("controlnet", unit.image, args, inputs).id
+        units.append(unit.model_copy(update={"image": image}))
+    return units
 
 
 def _stored_input(field: str, value: str, args: AppArgs, inputs: InputStore) -> InputImage:

@@ -16,13 +16,14 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from novagenia import __version__
-from novagenia.api.compat import a1111, a1111_catalog, openai_images
+from novagenia.api.compat import a1111, a1111_catalog, a1111_controlnet, openai_images
 from novagenia.api.deps import AppContext, require_read_access
 from novagenia.api.errors import install_error_handlers
 from novagenia.api.fanout import EventFanout
 from novagenia.api.limits import BodySizeLimit
 from novagenia.api.routes import (
     cluster,
+    controlnet,
     hub,
     images,
     inputs,
@@ -72,15 +73,28 @@ def create_api(context: AppContext) -> FastAPI:
             f"{API_PREFIX}/inputs": inputs.upload_limit_bytes(context.args),
             "/sdapi/v1/img2img": inputs.json_with_images_limit_bytes(context.args),
             "/v1/images/edits": inputs.upload_limit_bytes(context.args, files=2),
+            "/v1/images/variations": inputs.upload_limit_bytes(context.args),
         },
     )
     app.include_router(system.health_router, prefix=API_PREFIX)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_read_access)])
-    for module in (jobs, websocket, images, inputs, system, models, hub, cluster, loras):
+    for module in (
+        jobs,
+        websocket,
+        images,
+        inputs,
+        controlnet,
+        system,
+        models,
+        hub,
+        cluster,
+        loras,
+    ):
         api.include_router(module.router)
     app.include_router(api)
     app.include_router(cluster.root_router)  # the seed's /gpu/status, before the web app
     app.include_router(a1111_catalog.router)  # compat routes at the root, before the web app
+    app.include_router(a1111_controlnet.router)
     app.include_router(a1111.router)  # last of them: its catch-all answers unknown routes
     app.include_router(openai_images.router)
     mount_web_app(app, context.args.web_dist)

@@ -49,6 +49,7 @@ class CapabilitiesOut(BaseModel):
         "inpaint (mask)."
     )
     tiling: bool = Field(description="Whether jobs may ask for seamless (tiling) pictures.")
+    controlnet: bool = Field(description="Whether jobs may carry ControlNet units.")
 
 
 class ModelOut(BaseModel):
@@ -74,6 +75,27 @@ class ModelOut(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelOut]
+
+
+class ControlNetOut(BaseModel):
+    id: str
+    source: str = Field(description="embedded or local.")
+    family: str = Field(description="The family of the models it guides (sd or sdxl).")
+    size_bytes: int
+
+
+class ControlNetList(BaseModel):
+    controlnets: list[ControlNetOut]
+
+
+class PreprocessorOut(BaseModel):
+    name: str
+    description: str
+    options: dict = Field(description="JSON Schema of its options (besides `name`).")
+
+
+class PreprocessorList(BaseModel):
+    preprocessors: list[PreprocessorOut]
 
 
 class SamplerOut(BaseModel):

@@ -15,6 +15,7 @@ from ray import serve
 from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters
 from novagenia.engine.batch_memory import device_headroom
+from novagenia.engine.controlnets import ControlNetCache
 from novagenia.engine.device import DevicePlan
 from novagenia.engine.fastpath import use_compile_cache
 from novagenia.engine.pipelines import LoadedPipeline, load_pipeline
@@ -54,6 +55,7 @@ class Diffusion:
             self.plan.device,
             OutputStore(self.args.resolved_output_uri),
             LoraAdapters(LoraLibrary(self.args.loras_dir), self.args.max_loras_per_model),
+            ControlNetCache(self.registry),
         )
 
         async def load_model(model_id: str) -> LoadedPipeline:

@@ -32,6 +32,7 @@ class Family:
     resolution_binning: bool = False  # snaps sizes to trained bins unless told not to
     image_inputs: bool = False  # img2img and masked inpainting (diffusers' AutoPipelines)
     tiling: bool = False  # seamless pictures: a UNet's (and VAE's) convolutions wrap around
+    controlnet: bool = False  # diffusers' ControlNetModel guides its UNet
 
 
 FAMILIES: dict[str, Family] = {
@@ -47,6 +48,7 @@ FAMILIES: dict[str, Family] = {
             loras=True,
             image_inputs=True,
             tiling=True,
+            controlnet=True,
         ),
         Family(
             "sdxl",
@@ -58,6 +60,7 @@ FAMILIES: dict[str, Family] = {
             loras=True,
             image_inputs=True,
             tiling=True,
+            controlnet=True,
         ),
         Family(
             "sd3",
@@ -137,6 +140,7 @@ class Capabilities:
     size_multiple: int
     image_inputs: bool  # img2img (init_image, strength) and inpainting (mask)
     tiling: bool  # seamless pictures
+    controlnet: bool  # ControlNet units (`controlnet` in a request)
 
 
 def is_flow_schedule(scheduler_config: Mapping[str, Any]) -> bool:
@@ -176,6 +180,7 @@ def describe_capabilities(
         size_multiple=max(8, scale * patch_size(family, denoiser)),
         image_inputs=family.image_inputs,
         tiling=family.tiling,
+        controlnet=family.controlnet,
     )
 
 

@@ -10,8 +10,16 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
-from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, DiffusionPipeline
+from diffusers import (
+    AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
+    AutoPipelineForText2Image,
+    ControlNetModel,
+    DiffusionPipeline,
+)
+from diffusers.models.controlnets import MultiControlNetModel
 from PIL import Image, ImageFilter, ImageOps
 
 from novagenia.engine.families import family_of
@@ -37,6 +45,7 @@ class BatchPlan:
     owners: list[int]  # index of the job each image belongs to
     init_image: Image.Image | None = None  # at the request's size (`with_images`)
     mask_image: Image.Image | None = None  # white = redraw, blurred and inverted as asked
+    control_images: list[Image.Image] | None = None  # one per ControlNet unit, preprocessed
 
     @classmethod
     def from_jobs(cls, jobs: list[Job]) -> BatchPlan:
@@ -55,18 +64,27 @@ class BatchPlan:
         """The plan with its request's input images read (the batch shares them: see
         `jobs.run_order.batch_signature`); reads files, so off the event loop."""
         request = self.request
-        if request.init_image is None:
-            return self
         size = (request.width, request.height)
+        init = mask = controls = None
+        if request.controlnet:
+            controls = [
+                unit.preprocessor.run(
+                    inputs.load(unit.image or request.init_image).resize(size, Image.LANCZOS)
+                )
+                for unit in request.controlnet
+            ]
+        if request.init_image is None:
+            return replace(self, control_images=controls)
+        if request.upscale is not None:  # the whole picture, at its final size
+            size = (request.upscale.width, request.upscale.height)
         init = inputs.load(request.init_image).resize(size, Image.LANCZOS)
-        mask = None
         if request.mask is not None:
             mask = inputs.load(request.mask).convert("L").resize(size, Image.LANCZOS)
             if request.invert_mask:
                 mask = ImageOps.invert(mask)
             if request.mask_blur:
                 mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
-        return replace(self, init_image=init, mask_image=mask)
+        return replace(self, init_image=init, mask_image=mask, control_images=controls)
 
 
 def image_seed(first_seed: int, index: int) -> int:
@@ -82,13 +100,16 @@ def generate(
     plan: BatchPlan,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
+    controlnets: list[ControlNetModel] | None = None,
 ) -> list[Image.Image]:
     """Runs the pipeline; `on_step(step, latents)` is called after each step with the
     1-based step number and may raise GenerationStopped. The sampler's scheduler is made
     afresh from the model's own `scheduler_config` (never from the previous run's
     scheduler, whose options and state would leak into this one). The call is shaped
     by the pipeline's family (engine/families.py); requests were checked against it.
-    `speed: fast` runs the call with step caching (engine/step_cache.py)."""
+    `speed: fast` runs the call with step caching (engine/step_cache.py). `controlnets`,
+    one per ControlNet unit of the request, guide the first pass (the hires pass redraws
+    its result without them)."""
     request = plan.request
     with ExitStack() as stack:
         if request.speed == "fast":
@@ -96,7 +117,9 @@ def generate(
             on_step = clock.follow(on_step)
         if request.tiling:
             stack.enter_context(seamless(denoiser_of(pipeline), pipeline.vae))
-        images = _call_pipeline(pipeline, plan, on_step, scheduler_config)
+        if request.upscale is not None:
+            return _tiled_upscale(pipeline, plan, on_step, scheduler_config)
+        images = _call_pipeline(pipeline, plan, on_step, scheduler_config, controlnets=controlnets)
         if request.hires is None:
             return images
         return _hires_pass(pipeline, plan, images, on_step, scheduler_config)
@@ -110,9 +133,12 @@ def _hires_pass(
     scheduler_config: Mapping[str, Any],
 ) -> list[Image.Image]:
     """The hires fix's second pass: each picture upscaled and redrawn by img2img with
-    its own seed; its steps are reported after the first pass's."""
+    its own seed (strength 0: only upscaled); its steps are reported after the first
+    pass's."""
     request, hires = plan.request, plan.request.hires
     size = (hires.width, hires.height)
+    if hires.strength == 0:  # upscaled only, nothing redrawn
+        return [image.resize(size, Image.LANCZOS) for image in images]
     second = replace(
         plan,
         request=request.model_copy(
@@ -126,6 +152,7 @@ def _hires_pass(
         ),
         init_image=None,
         mask_image=None,
+        control_images=None,
     )
     return _call_pipeline(
         pipeline,
@@ -136,12 +163,59 @@ def _hires_pass(
     )
 
 
+def _tiled_upscale(
+    pipeline: DiffusionPipeline,
+    plan: BatchPlan,
+    on_step: StepCallback,
+    scheduler_config: Mapping[str, Any],
+) -> list[Image.Image]:
+    """A1111's "SD upscale": the init image (read at its final size) redrawn tile by tile
+    by img2img, every image of the batch with its own seed; overlapping tiles are
+    blended with weights that fall off towards their edges. Tile k's steps are reported
+    after the k tiles before it."""
+    request = plan.request
+    upscale = request.upscale
+    tile_w, tile_h = request.width, request.height
+    ramp = _blend_weights(tile_w, tile_h, upscale.overlap)
+    sums = [np.zeros((upscale.height, upscale.width, 3)) for _ in plan.seeds]
+    weights = np.zeros((upscale.height, upscale.width, 1))
+    whole = replace(plan, init_image=None)
+    for index, (x, y) in enumerate(upscale.tiles(tile_w, tile_h)):
+        tile = plan.init_image.crop((x, y, x + tile_w, y + tile_h))
+        done = index * request.steps
+        images = _call_pipeline(
+            pipeline,
+            whole,
+            lambda step, latents, done=done: on_step(done + step, latents),
+            scheduler_config,
+            init_images=[tile] * len(plan.seeds),
+        )
+        for total, image in zip(sums, images, strict=True):
+            total[y : y + tile_h, x : x + tile_w] += np.asarray(image, dtype=np.float64) * ramp
+        weights[y : y + tile_h, x : x + tile_w] += ramp
+    return [
+        Image.fromarray((total / weights).round().clip(0, 255).astype(np.uint8)) for total in sums
+    ]
+
+
+def _blend_weights(width: int, height: int, overlap: int) -> np.ndarray:
+    """(height, width, 1) weights rising linearly over `overlap` pixels from each edge."""
+    span = max(1, overlap)
+
+    def ramp(n: int) -> np.ndarray:
+        i = np.arange(n)
+        return np.minimum(np.minimum(i + 1, n - i), span) / span
+
+    return (ramp(height)[:, None] * ramp(width)[None, :])[:, :, None]
+
+
 def _call_pipeline(
     pipeline: DiffusionPipeline,
     plan: BatchPlan,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
     init_images: list[Image.Image] | None = None,
+    controlnets: list[ControlNetModel] | None = None,
 ) -> list[Image.Image]:
     """One pipeline call; `init_images`: one per image (the hires pass), else the plan's
     shared init image, if any."""
@@ -150,7 +224,14 @@ def _call_pipeline(
     options: dict[str, Any] = {}
     from_image = init_images is not None or plan.init_image is not None
     if from_image:
-        pipeline, options = _image_task(pipeline, plan, init_images)
+        pipeline, options = _image_task(pipeline, plan, init_images, controlnets)
+    elif controlnets:
+        pipeline = AutoPipelineForText2Image.from_pipe(
+            pipeline, controlnet=_one_controlnet(controlnets)
+        )
+    if controlnets:
+        options.update(_control_options(plan, from_image))
+    pipeline.set_progress_bar_config(disable=True)  # a pipeline from `from_pipe` has its own
     pipeline.scheduler = get_sampler(request.sampler).make(scheduler_config)
     # Where the denoising runs: with CPU offload (engine/memory.py) the weights rest on
     # the CPU, `pipeline.device`, while the noise must come from the GPU like any other.
@@ -214,22 +295,51 @@ def seamless(*modules: torch.nn.Module) -> Iterator[None]:
 
 
 def _image_task(
-    pipeline: DiffusionPipeline, plan: BatchPlan, init_images: list[Image.Image] | None
+    pipeline: DiffusionPipeline,
+    plan: BatchPlan,
+    init_images: list[Image.Image] | None,
+    controlnets: list[ControlNetModel] | None,
 ) -> tuple[DiffusionPipeline, dict[str, Any]]:
     """The family's img2img or inpainting pipeline over the same components (diffusers'
-    AutoPipelines: no weights copied, LoRAs and hooks stay), and its image arguments."""
+    AutoPipelines: no weights copied, LoRAs and hooks stay), its ControlNet variant when
+    units guide it, and its image arguments."""
     # one shared image (and mask) is repeated over the batch by the pipeline itself;
     # cropping to the mask (`padding_mask_crop`) takes nothing else
     options: dict[str, Any] = {
         "image": init_images or plan.init_image,
         "strength": plan.request.strength,
     }
+    extra = {"controlnet": _one_controlnet(controlnets)} if controlnets else {}
     if plan.mask_image is None:
-        return AutoPipelineForImage2Image.from_pipe(pipeline), options
+        return AutoPipelineForImage2Image.from_pipe(pipeline, **extra), options
     options["mask_image"] = plan.mask_image
     if plan.request.mask_crop_padding is not None:
         options["padding_mask_crop"] = plan.request.mask_crop_padding
-    return AutoPipelineForInpainting.from_pipe(pipeline), options
+    return AutoPipelineForInpainting.from_pipe(pipeline, **extra), options
+
+
+def _one_controlnet(controlnets: list[ControlNetModel]) -> ControlNetModel | MultiControlNetModel:
+    return controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
+
+
+def _control_options(plan: BatchPlan, from_image: bool) -> dict[str, Any]:
+    """The units' control maps, weights and step ranges as the ControlNet pipelines take
+    them: plain values for one ControlNet, lists for several."""
+    units = plan.request.controlnet
+    single = len(units) == 1
+
+    def per_unit(values: list) -> Any:
+        return values[0] if single else values
+
+    images = plan.control_images
+    return {
+        # text-to-image takes the control map as `image`; img2img and inpainting, whose
+        # `image` is the picture to redraw, as `control_image`
+        ("control_image" if from_image else "image"): per_unit(images),
+        "controlnet_conditioning_scale": per_unit([unit.weight for unit in units]),
+        "control_guidance_start": per_unit([unit.guidance_start for unit in units]),
+        "control_guidance_end": per_unit([unit.guidance_end for unit in units]),
+    }
 
 
 def spatial_latents(pipeline: DiffusionPipeline, latents: torch.Tensor, plan: BatchPlan):

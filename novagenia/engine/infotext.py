@@ -41,7 +41,8 @@ def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> 
 
 
 def _second_look(request: GenerationRequest) -> dict[str, object]:
-    """What img2img, inpainting and the hires fix add, under A1111's names."""
+    """What img2img, inpainting, SD upscale, ControlNet and the hires fix add, under
+    A1111's names."""
     fields: dict[str, object] = {}
     if request.init_image:
         fields["Denoising strength"] = f"{request.strength:g}"
@@ -49,6 +50,15 @@ def _second_look(request: GenerationRequest) -> dict[str, object]:
         fields["Mask blur"] = request.mask_blur
         if request.mask_crop_padding is not None:
             fields["Masked area padding"] = request.mask_crop_padding
+    if request.upscale:
+        fields["SD upscale overlap"] = request.upscale.overlap
+        fields["SD upscale upscaler"] = "Lanczos"
+    for index, unit in enumerate(request.controlnet):
+        # the ControlNet extension's form: one quoted field per unit
+        fields[f"ControlNet {index}"] = (
+            f'"Module: {unit.preprocessor.name}, Model: {unit.model}, Weight: {unit.weight:g}, '
+            f'Guidance Start: {unit.guidance_start:g}, Guidance End: {unit.guidance_end:g}"'
+        )
     if request.hires:
         fields |= {
             "Denoising strength": f"{request.hires.strength:g}",

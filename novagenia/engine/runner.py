@@ -22,6 +22,7 @@ import torch
 from novagenia.config import AppArgs
 from novagenia.engine.adapters import LoraAdapters, LoraError
 from novagenia.engine.batch_memory import auto_max_images, max_batch_pixels
+from novagenia.engine.controlnets import ControlNetCache
 from novagenia.engine.generate import BatchPlan, GenerationStopped, generate, spatial_latents
 from novagenia.engine.infotext import infotext, png_with_parameters
 from novagenia.engine.pipelines import LoadedPipeline
@@ -62,6 +63,7 @@ class JobRunner:
         device: str,
         store: OutputStore,
         loras: LoraAdapters,
+        controlnets: ControlNetCache,
     ) -> None:
         self.args = args
         self.board = board
@@ -70,6 +72,7 @@ class JobRunner:
         self.store = store
         self.inputs = InputStore(args.resolved_output_uri)
         self.loras = loras
+        self.controlnets = controlnets
         # One batch on the device at a time. The next ticket claims its jobs when the
         # batch before it reaches its last step (`next_claim_open`), so the claim and
         # the hand-over overlap the decode, and priorities hold up to then.
@@ -182,13 +185,20 @@ class JobRunner:
         reporter: ProgressReporter,
         open_next_claim: Callable[[], None],
     ) -> BatchOutcome:
-        """The batch's input pictures are read first, while the batch before may still
+        """The batch's input pictures are read (and preprocessed for its ControlNets,
+        which load beside the pipeline) first, while the batch before may still
         denoise; then, holding the device, its LoRA set and the pipeline on the pipeline
         thread, reporting each step; a step finds out when every job must stop. The caller
         holds `loaded` (LoadedPipeline.acquire) from before the claim."""
         try:
             plan = await asyncio.to_thread(plan.with_images, self.inputs)
-        except Exception as exc:  # an input deleted since the jobs were submitted
+            controlnets = await asyncio.to_thread(
+                self.controlnets.get,
+                [unit.model for unit in plan.request.controlnet],
+                loaded.pipeline._execution_device,
+                loaded.pipeline.dtype,
+            )
+        except Exception as exc:  # an input or a ControlNet deleted since submitted
             return BatchOutcome(images=None, error=exc, stopped=set())
         async with self.device_lock:
             try:
@@ -200,7 +210,12 @@ class JobRunner:
             started = time.perf_counter()
             try:
                 images = await self.on_pipeline_thread(
-                    generate, loaded.pipeline, plan, on_step, loaded.scheduler_config
+                    generate,
+                    loaded.pipeline,
+                    plan,
+                    on_step,
+                    loaded.scheduler_config,
+                    controlnets,
                 )
             except GenerationStopped:
                 pass

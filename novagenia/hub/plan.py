@@ -1,5 +1,6 @@
 """Planning a download before any weight moves: the repo must be a text-to-image
-diffusers pipeline with safetensors weights for every component, and fit on the disk.
+diffusers pipeline (or a ControlNet for one) with safetensors weights for every
+component, and fit on the disk.
 The plan names the exact commit and the files to fetch, with their sizes."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from novagenia.embedded import EMBEDDED_NAMESPACE
 from novagenia.hub.errors import HubConflict, HubDiskFull, HubRefused, HubUnavailable, hub_errors
 from novagenia.hub.protocol import DownloadRequest
 from novagenia.hub.settings import HubSettings
+from novagenia.models import CONTROLNET_CLASS
 from novagenia.paths import safe_join
 from novagenia.safetensors_header import PICKLE_SUFFIXES
 
@@ -77,7 +79,8 @@ def plan_download(
     repo = request.repo_id
     if repo.split("/")[0] == EMBEDDED_NAMESPACE:
         raise HubRefused(f"{EMBEDDED_NAMESPACE}/ is reserved for the embedded models")
-    if (model_dir(models_dir, repo) / "model_index.json").is_file():
+    installed = model_dir(models_dir, repo)
+    if (installed / "model_index.json").is_file() or (installed / "config.json").is_file():
         raise HubConflict(f"{repo} is already installed; DELETE /api/v1/models/{repo} first")
     if constants.is_offline_mode():
         raise HubUnavailable("the Hub is off (HF_HUB_OFFLINE=1): no downloads")
@@ -85,25 +88,30 @@ def plan_download(
     with hub_errors(repo, settings.has_token):
         info = settings.api().model_info(repo, revision=request.revision, files_metadata=True)
         sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
-        if "model_index.json" not in sizes:
+        # a pipeline has model_index.json; a ControlNet is one model: its config.json
+        described_by = next((n for n in ("model_index.json", "config.json") if n in sizes), None)
+        if described_by is None:
             raise HubRefused(f"{repo} is not a diffusers pipeline (no model_index.json)")
         staging.mkdir(parents=True, exist_ok=True)
-        index_path = hf_hub_download(
+        config_path = hf_hub_download(
             repo,
-            "model_index.json",
+            described_by,
             revision=info.sha,
             local_dir=staging,
             endpoint=settings.endpoint,
             token=settings.token,
         )
     try:
-        index = json.loads(Path(index_path).read_text())
-        pipeline_class = index.get("_class_name")
-        if pipeline_class not in TEXT_TO_IMAGE_PIPELINES:
-            raise HubRefused(
-                f"{repo} is a {pipeline_class}, not a text-to-image pipeline served here"
-            )
-        files = select_files(sizes, index, request.variant)
+        config = json.loads(Path(config_path).read_text())
+        class_name = config.get("_class_name")
+        if described_by == "config.json" and class_name == CONTROLNET_CLASS:
+            files = select_model_files(sizes, request.variant)
+        elif described_by == "config.json":
+            raise HubRefused(f"{repo} is a {class_name}, neither a pipeline nor a ControlNet")
+        elif class_name not in TEXT_TO_IMAGE_PIPELINES:
+            raise HubRefused(f"{repo} is a {class_name}, not a text-to-image pipeline served here")
+        else:
+            files = select_files(sizes, config, request.variant)
     except (HubRefused, ValueError):
         shutil.rmtree(staging, ignore_errors=True)  # nothing of a refused repo stays
         raise
@@ -150,6 +158,28 @@ def select_files(
             "(pickled weights can run code; only safetensors are installed)"
         )
     return chosen
+
+
+def select_model_files(sizes: dict[str, int], variant: str | None) -> dict[str, int]:
+    """A single model's repo (a ControlNet): config.json and its safetensors weights at
+    the top level (the `variant` ones where present); never pickled weights."""
+    top = [name for name in sizes if "/" not in name]
+    weights = [name for name in top if name.endswith(".safetensors")]
+    if not weights:
+        raise HubRefused(
+            "only .bin weights: refused (pickled weights can run code; only safetensors "
+            "are installed)"
+            if any(name.endswith(PICKLE_SUFFIXES) for name in top)
+            else "no safetensors weights in the repo"
+        )
+    chosen = set(
+        [n for n in weights if _is_variant(n, variant)]
+        or [n for n in weights if _is_variant(n, None)]
+    )
+    chosen |= {
+        name for name in top if ".safetensors.index" in name and _index_matches(name, chosen)
+    }
+    return {"config.json": sizes["config.json"], **{name: sizes[name] for name in sorted(chosen)}}
 
 
 def _is_variant(filename: str, variant: str | None) -> bool:

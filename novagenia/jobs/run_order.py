@@ -37,12 +37,14 @@ def batch_signature(request: GenerationRequest) -> tuple:
         request.speed,
         request.tiling,
         request.hires.model_dump_json() if request.hires else None,
+        request.upscale.model_dump_json() if request.upscale else None,
         tuple((lora.name, lora.weight) for lora in request.loras),
         request.init_image,  # one init image (and mask) per pipeline call
         request.mask,
         (request.strength, request.mask_blur, request.invert_mask, request.mask_crop_padding)
         if request.init_image
         else None,
+        tuple(unit.model_dump_json() for unit in request.controlnet),
     )
 
 

@@ -6,13 +6,15 @@ board stores and returns them, the ingress serialises them unchanged.
 
 from __future__ import annotations
 
+import math
 import re
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from novagenia.config import CEILING_IMAGES_PER_JOB, CEILING_SIZE, CEILING_STEPS
+from novagenia.controlnet.preprocessors import Passthrough, Preprocessor
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
@@ -57,11 +59,88 @@ class HiresFix(BaseModel):
     )
     height: int | None = Field(None, ge=64, le=CEILING_SIZE, description="See width.")
     strength: float = Field(
-        0.5, gt=0.0, le=1.0, description="How much of the upscaled picture is redrawn."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="How much of the upscaled picture is redrawn (0: upscaled only).",
     )
     steps: int | None = Field(
         None, ge=1, le=CEILING_STEPS, description="Steps of the second pass; absent: `steps`."
     )
+
+
+class TiledUpscale(BaseModel):
+    """An existing picture made larger ("SD upscale"): the init image, upscaled (Lanczos)
+    by `scale`, is redrawn tile by tile at the job's width × height by img2img, and the
+    tiles are blended where they overlap: detail at a size the model could not draw at
+    once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(2.0, gt=1.0, le=4.0, description="Final size / the init image's.")
+    overlap: int = Field(
+        64, ge=0, le=512, description="Pixels by which neighbouring tiles overlap (blended)."
+    )
+    width: int | None = Field(
+        None, ge=64, le=CEILING_SIZE, description="The final size; the server fills it in."
+    )
+    height: int | None = Field(None, ge=64, le=CEILING_SIZE, description="See width.")
+
+    def tiles(self, tile_width: int, tile_height: int) -> list[tuple[int, int]]:
+        """Top-left corners of the tiles covering the final size, evenly spread, each
+        overlapping its neighbours by at least `overlap`."""
+        assert self.width is not None and self.height is not None
+        return [
+            (x, y)
+            for y in _tile_starts(self.height, tile_height, self.overlap)
+            for x in _tile_starts(self.width, tile_width, self.overlap)
+        ]
+
+
+def _tile_starts(total: int, tile: int, overlap: int) -> list[int]:
+    if total <= tile:
+        return [0]
+    overlap = min(overlap, tile // 2)  # a tile at least half new
+    count = math.ceil((total - overlap) / (tile - overlap))
+    count = max(2, count)
+    return [round(i * (total - tile) / (count - 1)) for i in range(count)]
+
+
+class ControlNetUnit(BaseModel):
+    """One ControlNet guiding a job: its model, the picture it follows (made into a
+    control map by the preprocessor, on the replica), how strongly and over which part
+    of the steps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(
+        pattern=MODEL_ID_PATTERN, description="An installed ControlNet (GET /controlnet/models)."
+    )
+    image: str | None = Field(
+        None,
+        max_length=16_000_000,
+        description="The picture to follow: an input id (POST /inputs) or a data URL; "
+        "absent: the job's init_image. Resized to the job's width × height.",
+    )
+    preprocessor: Preprocessor = Field(
+        default_factory=Passthrough,
+        description="What turns the picture into the control map: `none` (it already is "
+        "one), `canny`, `lineart`, `scribble`, `tile`; a name, or an object with the "
+        "name and its options (GET /controlnet/preprocessors).",
+    )
+    weight: float = Field(1.0, ge=0.0, le=2.0, description="How strongly it guides.")
+    guidance_start: float = Field(
+        0.0, ge=0.0, le=1.0, description="Fraction of the steps at which it starts guiding."
+    )
+    guidance_end: float = Field(
+        1.0, ge=0.0, le=1.0, description="Fraction of the steps at which it stops."
+    )
+
+    @model_validator(mode="after")
+    def _range_not_empty(self) -> ControlNetUnit:
+        if self.guidance_start >= self.guidance_end:
+            raise ValueError("guidance_start must be below guidance_end")
+        return self
 
 
 class GenerationRequest(BaseModel):
@@ -159,19 +238,35 @@ class GenerationRequest(BaseModel):
         "mask, grown by this many pixels of context, is redrawn at width × height and "
         "pasted back; everything outside it stays exactly as it was.",
     )
+    upscale: TiledUpscale | None = Field(
+        None,
+        description='Tiled upscaling of the init_image (A1111\'s "SD upscale"): upscaled '
+        "by `upscale.scale`, redrawn tile by tile at width × height (default: the model's "
+        "native size) with `strength`; the images come at the larger size.",
+    )
+    controlnet: list[ControlNetUnit] = Field(
+        default_factory=list,
+        max_length=4,
+        description="ControlNet units: each guides the composition by a picture (its "
+        "edges, lines, a blurred copy…); models with a UNet (SD 1.x/2.x, SDXL).",
+    )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
 
     @property
     def hires_steps(self) -> int:
-        """Steps of the hires fix's second pass (as many as `steps` unless set; 0 without)."""
-        if self.hires is None:
+        """Steps of the hires fix's second pass (as many as `steps` unless set; 0 without
+        one, or when it only upscales)."""
+        if self.hires is None or self.hires.strength == 0:
             return 0
         return self.hires.steps or self.steps
 
     @property
     def total_steps(self) -> int:
-        """Steps of every pass: the hires fix's second one counts too."""
+        """Steps of every pass: the hires fix's second one counts too, and a tiled
+        upscale's every tile."""
+        if self.upscale is not None and self.width and self.height:
+            return self.steps * len(self.upscale.tiles(self.width, self.height))
         return self.steps + self.hires_steps
 
     @field_validator("prompt")

@@ -252,7 +252,7 @@ def test_models_and_options(api, http):
 
 
 def test_resources_clients_probe(api, http):
-    assert api.get_scripts() == {"txt2img": [], "img2img": []}
+    assert api.get_scripts() == {"txt2img": ["controlnet"], "img2img": ["controlnet"]}
     assert api.get_cmd_flags()["api"] is True
     assert api.get_sd_vae() == [] and api.get_embeddings() == {"loaded": {}, "skipped": {}}
     missing = http.post("/sdapi/v1/extra-single-image", json={"image": "x"})
@@ -326,6 +326,106 @@ def test_unsupported_fields_are_ignored(api):
         alwayson_scripts={"something": {"args": []}},
     )
     assert result.info["all_seeds"] == [9] and result.image.size == (64, 64)
+
+
+# The requests of AUTOMATIC1111's own API tests (test/test_txt2img.py, test_img2img.py,
+# test_utils.py in its repository), as they send them: every one must be a 200.
+A1111_TXT2IMG = {
+    "batch_size": 1, "cfg_scale": 7, "denoising_strength": 0, "enable_hr": False, "eta": 0,
+    "firstphase_height": 0, "firstphase_width": 0, "height": 64, "n_iter": 1,
+    "negative_prompt": "", "prompt": "example prompt", "restore_faces": False, "s_churn": 0,
+    "s_noise": 1, "s_tmax": 0, "s_tmin": 0, "sampler_index": "Euler a", "seed": -1,
+    "seed_resize_from_h": -1, "seed_resize_from_w": -1, "steps": 3, "styles": [],
+    "subseed": -1, "subseed_strength": 0, "tiling": False, "width": 64,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"negative_prompt": "example negative prompt"},
+        {"prompt": "((emphasis)), (emphasis1:1.1), [to:1], [from::2], [from:to:0.3], [alt|alt1]"},
+        {"height": 128},
+        {"enable_hr": True},  # with denoising_strength 0: upscaled, nothing redrawn
+        {"tiling": True},
+        {"restore_faces": True},
+        {"sampler_index": "PLMS"},
+        {"sampler_index": "DDIM"},
+        {"sampler_index": "UniPC"},
+        {"n_iter": 2},
+        {"batch_size": 2},
+    ],
+)
+def test_automatic1111s_own_txt2img_requests(http, change):
+    response = http.post("/sdapi/v1/txt2img", json={**A1111_TXT2IMG, **change})
+    assert response.status_code == 200, response.text
+    if change.get("enable_hr"):
+        info = json.loads(response.json()["info"])
+        assert (info["width"], info["height"]) == (64, 64)
+        assert Image.open(io.BytesIO(base64.b64decode(response.json()["images"][0]))).size == (
+            128,
+            128,
+        )
+
+
+def _b64_png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"mask": "mask"},
+        {"mask": "mask", "inpainting_mask_invert": True},
+        {"script_name": "sd upscale", "script_args": ["", 8, "Lanczos", 2.0]},
+    ],
+)
+def test_automatic1111s_own_img2img_requests(http, change):
+    picture = draw(Sample("red", "circle", "white", 20, 30, 40)).resize((96, 96))
+    mask = Image.new("RGB", (96, 96), "black")
+    mask.paste((255, 255, 255), (30, 30, 70, 70))
+    body = {
+        **A1111_TXT2IMG,
+        "denoising_strength": 0.75, "include_init_images": False,
+        "init_images": [_b64_png(picture)], "inpaint_full_res": False,
+        "inpaint_full_res_padding": 0, "inpainting_fill": 0, "inpainting_mask_invert": False,
+        "mask": None, "mask_blur": 4, "override_settings": {}, "resize_mode": 0,
+        **change,
+    }  # fmt: skip
+    if body["mask"] == "mask":
+        body["mask"] = _b64_png(mask)
+    response = http.post("/sdapi/v1/img2img", json=body)
+    assert response.status_code == 200, response.text
+    [image] = [Image.open(io.BytesIO(base64.b64decode(i))) for i in response.json()["images"]]
+    upscaled = "script_name" in change
+    assert image.size == ((192, 192) if upscaled else (64, 64))
+    if upscaled:
+        assert "SD upscale overlap: 8" in json.loads(response.json()["info"])["infotexts"][0]
+
+
+def test_automatic1111s_own_utility_requests(http):
+    before = http.get("/sdapi/v1/options").json()["send_seed"]
+    assert http.post("/sdapi/v1/options", json={"send_seed": not before}).status_code == 200
+    assert http.get("/sdapi/v1/options").json()["send_seed"] is (not before)
+    http.post("/sdapi/v1/options", json={"send_seed": before})
+    for route in (
+        "cmd-flags", "samplers", "upscalers", "sd-models", "hypernetworks", "face-restorers",
+        "realesrgan-models", "prompt-styles", "embeddings",
+    ):  # fmt: skip
+        assert http.get(f"/sdapi/v1/{route}").status_code == 200, route
+
+
+def test_an_upscaler_that_is_not_here_is_a_422(http):
+    body = {
+        "prompt": "x", "steps": 2, "init_images": [_b64_png(Image.new("RGB", (64, 64)))],
+        "script_name": "SD upscale", "script_args": ["", 8, "R-ESRGAN 4x+", 2.0],
+    }  # fmt: skip
+    response = http.post("/sdapi/v1/img2img", json=body)
+    assert response.status_code == 422 and "R-ESRGAN" in response.text
 
 
 def test_send_images_false_returns_only_info(http):

@@ -6,12 +6,16 @@ loopback; nothing reaches the internet."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 import os
 import time
 
 import pytest
 import websockets
+from diffusers import ControlNetModel
+from PIL import Image
 
 from novagenia.app import remove_detached_actors
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
@@ -22,8 +26,18 @@ pytestmark = pytest.mark.serve
 
 REPO = "acme/tiny-sd"
 OTHER = "acme/tiny-sd-2"
+CONTROLNET = "acme/tiny-sd-canny"
 UNET = "unet/diffusion_pytorch_model.safetensors"
 DONE = {"succeeded", "failed", "cancelled"}
+
+
+def _png_64() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+PNG_64 = _png_64()
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +46,14 @@ def hub(tmp_path_factory):
     pipeline = build_tiny_random_pipeline()
     pipeline.save_pretrained(root / "safetensors")
     pipeline.save_pretrained(root / "bin", safe_serialization=False)
+    ControlNetModel.from_unet(pipeline.unet).save_pretrained(root / "controlnet")
     with local_hub() as server:
         server.add(HubRepo.from_dir(REPO, root / "safetensors", downloads=9))
         server.add(HubRepo.from_dir(OTHER, root / "safetensors", downloads=3))
         server.add(HubRepo.from_dir("acme/pickles", root / "bin"))
         server.add(HubRepo.from_dir("acme/gated-sd", root / "safetensors", gated=True))
+        server.add(HubRepo.from_dir(CONTROLNET, root / "controlnet"))
+        server.add(HubRepo.from_dir("acme/just-a-unet", root / "safetensors" / "unet"))
         yield server
 
 
@@ -148,6 +165,23 @@ def test_refusals_are_clear(app, hub):
     assert app.http.delete("/api/v1/hub/downloads/nope").status_code == 404
     unknown = app.http.post("/api/v1/jobs", json={"prompt": "x", "model": "acme/missing"})
     assert unknown.status_code == 422
+
+
+def test_a_controlnet_installs_from_the_hub_and_guides_jobs(app):
+    started, events = download(app, CONTROLNET)
+    assert events[-1]["status"] == "succeeded", events[-1]["error"]
+    listed = app.http.get("/api/v1/controlnet/models").json()["controlnets"]
+    assert {"id": CONTROLNET, "source": "local", "family": "sd"}.items() <= {
+        c["id"]: c for c in listed
+    }[CONTROLNET].items()
+    assert CONTROLNET not in models(app)
+    unit = {"model": CONTROLNET, "image": "data:image/png;base64," + PNG_64, "weight": 0.7}
+    job = app.wait(app.submit(prompt="a circle", model=TINY, steps=2, controlnet=[unit])["id"])
+    assert job["status"] == "succeeded", job["error"]
+    again = app.http.post("/api/v1/hub/downloads", json={"repo_id": CONTROLNET})
+    assert again.status_code == 409
+    unet = app.http.post("/api/v1/hub/downloads", json={"repo_id": "acme/just-a-unet"})
+    assert unet.status_code == 422 and "UNet2DConditionModel" in unet.json()["detail"]
 
 
 def test_cancel_then_resume_through_the_api(app, hub):

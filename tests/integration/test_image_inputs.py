@@ -208,3 +208,50 @@ def test_inpainting_only_the_masked_area_leaves_the_rest_untouched(app):
     assert np.array_equal(pixels[outside], before[outside])
     assert np.abs(pixels[4:36, 4:36] - before[4:36, 4:36]).mean() > 20  # redrawn
     assert "Masked area padding: 4" in app.image(done["images"][0]["url"]).info["parameters"]
+
+
+def test_a_tiled_upscale_redraws_a_picture_twice_as_large_tile_by_tile(app):
+    """On the trained model: the 64×64 square becomes a 128×128 picture drawn in 64×64
+    tiles (4 of them at overlap 32), with the square where it was, twice as large."""
+    job = app.submit(
+        model=TINY_SHAPES,
+        prompt=prompt_for(SQUARE.colour, SQUARE.shape, SQUARE.background),
+        steps=10,
+        guidance_scale=6.0,
+        seed=2,
+        init_image=upload(app, draw(SQUARE))["id"],
+        strength=0.3,
+        upscale={"scale": 2, "overlap": 32},
+    )
+    done = app.wait(job["id"])
+    assert done["status"] == "succeeded", done["error"]
+    assert done["request"]["upscale"] == {"scale": 2.0, "overlap": 32, "width": 128, "height": 128}
+    assert (done["request"]["width"], done["request"]["height"]) == (64, 64)  # the tiles
+    assert done["progress"]["total_steps"] == 10 * 9  # 3 × 3 tiles spread over 128 px
+    picture = app.image(done["images"][0]["url"])
+    assert picture.size == (128, 128)
+    assert judge(picture) == (SQUARE.background, SQUARE.colour, SQUARE.shape)
+    x0, y0, x1, y1 = analyse(picture)["bbox"]
+    assert abs(x0 - 2 * SQUARE.x0) <= 4 and abs(x1 - 2 * (SQUARE.x0 + SQUARE.size)) <= 6
+    assert "SD upscale overlap: 32" in picture.info["parameters"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"upscale": {"scale": 2}}, "needs an init_image"),
+        ({"upscale": {"scale": 2}, "init_image": "IMAGE", "mask": "IMAGE"}, "combine with mask"),
+        ({"upscale": {"scale": 4}, "init_image": "BIG"}, "larger than this server's 2048"),
+        ({"upscale": {"scale": 2}, "init_image": "IMAGE", "width": 256, "height": 256}, "must fit"),
+    ],
+)
+def test_a_tiled_upscale_it_cannot_do_is_a_clear_422(app, fields, message):
+    image = upload(app, draw(SQUARE))["id"]
+    big = upload(app, Image.new("RGB", (1024, 1024), "white"))["id"]
+    body = {"model": TINY_SHAPES, "prompt": "a red circle", **fields}
+    for key in ("init_image", "mask"):
+        if key in body:
+            body[key] = {"IMAGE": image, "BIG": big}[body[key]]
+    response = app.http.post("/api/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert message in str(response.json()["detail"])

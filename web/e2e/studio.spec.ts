@@ -156,3 +156,78 @@ test("start from a picture in the Studio: upload it, redraw it, and the job keep
   await page.setViewportSize({ width: 360, height: 780 });
   await page.screenshot({ path: "test-results/screenshots/studio-start-image-phone.png", fullPage: true });
 });
+
+test("paint an inpainting mask and guide by a ControlNet in the Studio, with mouse and finger", async ({ page, request }) => {
+  await drainQueue(request);
+  const square = await (await request.post("/api/v1/jobs", { data: { model: TINY, prompt: "a yellow square on a black background", seed: 5, steps: 20, width: 64, height: 64 } })).json();
+  let done = square;
+  for (let i = 0; i < 300 && done.status !== "succeeded"; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    done = await (await request.get(`/api/v1/jobs/${square.id}`)).json();
+  }
+  const picture = await (await request.get(done.images[0].url)).body();
+
+  await page.goto("/");
+  await waitLive(page);
+  await page.getByLabel("Prompt", { exact: true }).fill("a red circle on a black background");
+  await page.getByLabel("Start image").setInputFiles({ name: "square.png", mimeType: "image/png", buffer: picture });
+  const canvas = page.getByRole("img", { name: "Mask: paint what to redraw" });
+  await expect(canvas).toBeVisible();
+  // paint the left half with the mouse
+  const box = (await canvas.boundingBox())!;
+  const masked = page.waitForResponse((r) => r.url().endsWith("/api/v1/inputs") && r.status() === 201);
+  await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.1);
+  await page.mouse.down();
+  for (const f of [0.3, 0.5, 0.7, 0.9]) await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * f, { steps: 4 });
+  await page.mouse.up();
+  const mask = await (await masked).json();
+  await expect(page.getByText("only the painted part is redrawn")).toBeVisible();
+
+  // the stored mask is white where painted, black elsewhere
+  const coverage = await page.evaluate(async (url) => {
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const c = document.createElement("canvas");
+    c.width = img.width;
+    c.height = img.height;
+    const ctx = c.getContext("2d")!;
+    ctx.drawImage(img, 0, 0);
+    const white = (x0: number, x1: number) => {
+      const d = ctx.getImageData(x0, 0, x1 - x0, img.height).data;
+      let n = 0;
+      for (let i = 0; i < d.length; i += 4) n += d[i] > 127 ? 1 : 0;
+      return n / (d.length / 4);
+    };
+    return { left: white(0, img.width / 2), right: white(img.width * 0.75, img.width) };
+  }, mask.url);
+  expect(coverage.left).toBeGreaterThan(0.2);
+  expect(coverage.right).toBe(0);
+
+  await page.getByRole("button", { name: "Add a ControlNet" }).click();
+  const unit = page.getByRole("group", { name: "ControlNet 1" });
+  const preview = unit.getByRole("img", { name: "ControlNet 1 control map" });
+  await expect(preview).toBeVisible();
+  expect(await preview.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(64);
+  await page.screenshot({ path: "test-results/screenshots/studio-mask-controlnet-desktop.png", fullPage: true });
+  await page.getByRole("button", { name: /Generate/ }).click();
+  await expect(page.getByTestId("result-image")).toBeVisible({ timeout: 90_000 });
+  const queue = await (await request.get("/api/v1/jobs?limit=1")).json();
+  expect(queue.jobs[0].status).toBe("succeeded");
+  expect(queue.jobs[0].request.mask).toBe(mask.id);
+  expect(queue.jobs[0].request.controlnet).toMatchObject([{ model: "novagenia/tiny-shapes-canny", image: null, preprocessor: { name: "canny" } }]);
+
+  // on a phone: a finger paints too (touch → pointer events)
+  await page.setViewportSize({ width: 360, height: 780 });
+  await page.getByRole("button", { name: "Clear mask" }).click();
+  await expect(page.getByText("optional: paint the part to redraw")).toBeVisible();
+  await canvas.scrollIntoViewIfNeeded();
+  const small = (await canvas.boundingBox())!;
+  const touched = page.waitForResponse((r) => r.url().endsWith("/api/v1/inputs") && r.status() === 201);
+  await canvas.dispatchEvent("pointerdown", { pointerId: 7, pointerType: "touch", clientX: small.x + 10, clientY: small.y + 10, isPrimary: true });
+  await canvas.dispatchEvent("pointermove", { pointerId: 7, pointerType: "touch", clientX: small.x + small.width - 10, clientY: small.y + small.height - 10, isPrimary: true });
+  await canvas.dispatchEvent("pointerup", { pointerId: 7, pointerType: "touch", isPrimary: true });
+  await touched;
+  await expect(page.getByText("only the painted part is redrawn")).toBeVisible();
+  await page.screenshot({ path: "test-results/screenshots/studio-mask-controlnet-phone.png", fullPage: true });
+});

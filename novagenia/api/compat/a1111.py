@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request, status
@@ -98,12 +98,25 @@ class PreviewTracker:
             self._fanout.unsubscribe(subscription)
 
 
+# A1111 options that only steer its own web UI, with A1111's defaults
+UI_PREFERENCES: dict[str, Any] = {
+    "send_seed": True,
+    "send_size": True,
+    "return_grid": True,
+    "do_not_show_images": False,
+    "js_modal_lightbox": True,
+}
+
+
 @dataclass
 class A1111State:
     """What A1111 keeps in its one process; here, per ingress replica."""
 
     previews: PreviewTracker
     checkpoint: str | None = None  # set through POST /options
+    # A1111's web UI preferences (`send_seed`, …): kept and read back, as A1111 does;
+    # they change nothing in a generation there either
+    preferences: dict[str, Any] = field(default_factory=lambda: dict(UI_PREFERENCES))
 
 
 def get_state(request: Request, context: Context) -> A1111State:
@@ -248,6 +261,7 @@ async def get_options(context: Context, state: State, _: CompatReader) -> dict[s
         "live_previews_enable": every > 0,
         "show_progress_every_n_steps": every,
         "live_previews_image_format": "jpeg",
+        **state.preferences,
     }
 
 
@@ -258,8 +272,16 @@ async def set_options(
     state: State,
     caller: CompatCaller,
 ) -> None:
-    """Only `sd_model_checkpoint` has an effect; other options are ignored (logged)."""
-    others = {key: value for key, value in options.items() if key != "sd_model_checkpoint"}
+    """`sd_model_checkpoint` sets the default model of compat requests; A1111's web UI
+    preferences (`UI_PREFERENCES`) are kept and read back; other options are ignored
+    (logged)."""
+    for key in UI_PREFERENCES.keys() & options.keys():
+        state.preferences[key] = options[key]
+    others = {
+        key: value
+        for key, value in options.items()
+        if key != "sd_model_checkpoint" and key not in UI_PREFERENCES
+    }
     if others:
         logger.info("options: ignoring unsupported settings: %s", describe_ignored(others))
     if "sd_model_checkpoint" in options:

@@ -60,8 +60,8 @@ async def schedulers() -> list[dict[str, Any]]:
 
 @router.get("/scripts")
 async def scripts() -> dict[str, list[str]]:
-    """No A1111 scripts or extensions here (webuiapi probes this to detect ControlNet)."""
-    return {"txt2img": [], "img2img": []}
+    """The ControlNet extension's always-on script (webuiapi probes this to detect it)."""
+    return {"txt2img": ["controlnet"], "img2img": ["controlnet"]}
 
 
 @router.get("/cmd-flags")
@@ -74,7 +74,14 @@ async def _nothing() -> list[Any]:
     return []
 
 
-for _resource in ("sd-vae", "upscalers", "hypernetworks", "prompt-styles", "face-restorers"):
+for _resource in (
+    "sd-vae",
+    "upscalers",
+    "realesrgan-models",
+    "hypernetworks",
+    "prompt-styles",
+    "face-restorers",
+):
     router.add_api_route(f"/{_resource}", _nothing, methods=["GET"], summary=f"No {_resource}")
 
 

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from novagenia import __version__
+from novagenia.api.compat.a1111_controlnet import controlnet_units
 from novagenia.api.compat.a1111_protocol import (
     Img2ImgRequest,
     SamplerChoice,
@@ -37,6 +38,7 @@ FIELD_NAMES = {
     "init_image": "init_images",
     "strength": "denoising_strength",
     "invert_mask": "inpainting_mask_invert",
+    "upscale": "script_args",
 }
 
 
@@ -46,6 +48,9 @@ def image_fields(body: Img2ImgRequest) -> dict[str, Any]:
         "init_image": _data_url(body.init_images[0]),
         "strength": body.denoising_strength,
     }
+    upscale = sd_upscale(body)
+    if upscale is not None:
+        images["upscale"] = upscale
     if body.mask:
         images |= {
             "mask": _data_url(body.mask),
@@ -54,6 +59,27 @@ def image_fields(body: Img2ImgRequest) -> dict[str, Any]:
             "mask_crop_padding": body.inpaint_full_res_padding if body.inpaint_full_res else None,
         }
     return images
+
+
+SD_UPSCALE = "sd upscale"
+UPSCALERS = {"lanczos", "none"}  # "None": a plain resize, which is Lanczos here too
+
+
+def sd_upscale(body: Img2ImgRequest) -> dict[str, Any] | None:
+    """The "SD upscale" script (`script_args`: [info, tile overlap, upscaler, scale]) as a
+    job's tiled upscale; None for any other script."""
+    extra = body.model_extra or {}
+    if str(extra.get("script_name") or "").casefold() != SD_UPSCALE:
+        return None
+    args = extra.get("script_args") or []
+    overlap = args[1] if len(args) > 1 else 64
+    upscaler = args[2] if len(args) > 2 else "Lanczos"
+    scale = args[3] if len(args) > 3 else 2.0
+    if str(upscaler).casefold() not in UPSCALERS:
+        raise InvalidInput(
+            "script_args", f"upscaler {upscaler!r} is not available here: Lanczos or None"
+        )
+    return {"scale": scale, "overlap": overlap}
 
 
 def _data_url(image: str) -> str:
@@ -125,6 +151,7 @@ def job_requests(
             "batch_size": body.batch_size,
             "tiling": body.tiling,
             "hires": _hires_for(body),
+            "controlnet": controlnet_units(body, context.registry),
             **_guidance_for(body, capabilities),
             **images,
         },

@@ -45,7 +45,9 @@ class Txt2ImgRequest(BaseModel):
     hr_resize_x: int = Field(0, ge=0, description="Final width instead of hr_scale (0: scale).")
     hr_resize_y: int = Field(0, ge=0, description="Final height instead of hr_scale (0: scale).")
     hr_second_pass_steps: int = Field(0, ge=0, description="0: as many as `steps`.")
-    denoising_strength: float = Field(0.7, ge=0, le=1, description="Of the hires pass.")
+    denoising_strength: float = Field(
+        0.7, ge=0, le=1, description="Of the hires pass (0: upscaled only)."
+    )
 
 
 class Img2ImgRequest(Txt2ImgRequest):
@@ -97,6 +99,11 @@ def ignored_fields(request: Txt2ImgRequest) -> dict[str, Any]:
     """The unsupported fields a client actually used (not just sent at their defaults)."""
     ignored = {}
     for name, value in (request.model_extra or {}).items():
+        if name == "alwayson_scripts" and isinstance(value, dict):
+            # its ControlNet units are read (a1111_controlnet.py); other scripts are not
+            value = {k: v for k, v in value.items() if k.casefold() != "controlnet"}
+        if name == "script_name" and str(value).casefold() == "sd upscale":
+            continue  # honoured (a1111_jobs.sd_upscale)
         if name in SILENT_FIELDS or value in (None, False, 0, "", [], {}):
             continue
         if name.startswith(HIRES_PREFIXES) and not request.enable_hr:

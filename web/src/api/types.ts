@@ -47,6 +47,11 @@ export type ModelInfo = Sent<Schemas["ModelOut"]>;
 /** An uploaded input image (POST /inputs): what `init_image` names. */
 export type InputImage = Sent<Schemas["InputOut"]>;
 export type Capabilities = Sent<Schemas["CapabilitiesOut"]>;
+/** An installed ControlNet (GET /controlnet/models). */
+export type ControlNetInfo = Sent<Schemas["ControlNetOut"]>;
+export type ControlNetList = Sent<Schemas["ControlNetList"]>;
+/** One ControlNet unit of a job. */
+export type ControlNetUnit = Schemas["ControlNetUnit"];
 export type ModelList = Sent<Schemas["ModelList"]>;
 export type Sampler = Sent<Schemas["SamplerOut"]>;
 export type SamplerList = Sent<Schemas["SamplerList"]>;

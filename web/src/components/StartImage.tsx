@@ -9,10 +9,12 @@ interface Props {
   value: InputImage | null;
   onChange: (image: InputImage | null) => void;
   disabled?: boolean;
+  /** The file input's accessible name. */
+  label?: string;
 }
 
 /** Uploads one picture (POST /inputs) to start a job from: chosen, dropped or pasted. */
-export function StartImage({ value, onChange, disabled }: Props) {
+export function StartImage({ value, onChange, disabled, label = "Start image" }: Props) {
   const id = useId();
   const [busy, setBusy] = useState(false);
 
@@ -42,10 +44,12 @@ export function StartImage({ value, onChange, disabled }: Props) {
     >
       {value ? (
         <div className="start-image-chosen">
-          <AuthImage src={value.url} alt="Start image" className="start-image-thumb" />
-          <span className="hint small">
-            {value.width}×{value.height}
-          </span>
+          <AuthImage src={value.url} alt={label} className="start-image-thumb" />
+          {value.width > 0 && (
+            <span className="hint small">
+              {value.width}×{value.height}
+            </span>
+          )}
           <button type="button" className="btn small" onClick={() => onChange(null)}>
             Remove
           </button>
@@ -60,7 +64,7 @@ export function StartImage({ value, onChange, disabled }: Props) {
         type="file"
         accept="image/png,image/jpeg,image/webp"
         className="visually-hidden"
-        aria-label="Start image"
+        aria-label={label}
         disabled={disabled || busy}
         onChange={(e) => void upload(e.target.files?.[0])}
       />

@@ -1,9 +1,10 @@
-// What the server offers: its config, installed models, samplers and the LoRA library.
+// What the server offers: its config, installed models and ControlNets, samplers and the
+// LoRA library.
 
 import { create } from "zustand";
 
 import { api, isNotAvailable } from "../api/client";
-import type { AppConfig, Lora, LoraList, LoraUpdate, ModelInfo, ModelList, Sampler, SamplerList } from "../api/types";
+import type { AppConfig, ControlNetInfo, ControlNetList, Lora, LoraList, LoraUpdate, ModelInfo, ModelList, Sampler, SamplerList } from "../api/types";
 
 export type Availability = "loading" | "ready" | "unavailable" | "error";
 
@@ -11,12 +12,14 @@ interface CatalogState {
   config: AppConfig | null;
   models: ModelInfo[];
   modelsState: Availability;
+  controlnets: ControlNetInfo[];
   samplers: Sampler[];
   loras: Lora[];
   lorasState: Availability;
 
   loadConfig: () => Promise<AppConfig>;
   loadModels: () => Promise<void>;
+  loadControlNets: () => Promise<void>;
   loadSamplers: () => Promise<void>;
   loadLoras: () => Promise<void>;
   deleteModel: (id: string) => Promise<void>;
@@ -60,6 +63,7 @@ export const useCatalog = create<CatalogState>((set, get) => ({
   config: null,
   models: [],
   modelsState: "loading",
+  controlnets: [],
   samplers: [],
   loras: [],
   lorasState: "loading",
@@ -73,6 +77,10 @@ export const useCatalog = create<CatalogState>((set, get) => ({
     const result = await guarded(() => api<ModelList>("/models"));
     set({ modelsState: result.state, models: result.value?.models ?? get().models });
     if (result.state === "error") throw result.error;
+  },
+  loadControlNets: async () => {
+    const { controlnets } = await api<ControlNetList>("/controlnet/models");
+    set({ controlnets });
   },
   loadSamplers: async () => {
     const { samplers } = await api<SamplerList>("/samplers");

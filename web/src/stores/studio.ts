@@ -6,6 +6,19 @@ import { persist } from "zustand/middleware";
 
 import type { Capabilities, GenerationRequest, InputImage, Job, JobSubmission, LoraRef } from "../api/types";
 
+/** A ControlNet unit as the form holds it: its own picture, or (null) the start picture. */
+export interface ControlUnitForm {
+  model: string;
+  image: InputImage | null;
+  preprocessor: PreprocessorName;
+  weight: number;
+  guidance_start: number;
+  guidance_end: number;
+}
+
+export const PREPROCESSORS = ["canny", "lineart", "scribble", "tile", "none"] as const;
+export type PreprocessorName = (typeof PREPROCESSORS)[number];
+
 export const MAX_SEED = 2 ** 32 - 1;
 
 export interface StudioForm {
@@ -29,12 +42,16 @@ export interface StudioForm {
   /** img2img: the uploaded picture to start from, and how much of it is redrawn. */
   init_image: InputImage | null;
   strength: number;
+  /** Inpainting: the painted mask over the start picture (white = redraw). */
+  mask: InputImage | null;
   /** Seamless: the picture tiles (models with a UNet). */
   tiling: boolean;
   /** Hires fix: a second pass, upscaled by `hires_scale`, redrawn by `hires_strength`. */
   hires: boolean;
   hires_scale: number;
   hires_strength: number;
+  /** ControlNet units: each guides the composition by a picture's edges, lines… */
+  controlnet: ControlUnitForm[];
 }
 
 export type Speed = GenerationRequest["speed"];
@@ -55,11 +72,17 @@ export const DEFAULT_FORM: StudioForm = {
   speed: "quality",
   init_image: null,
   strength: 0.75,
+  mask: null,
   tiling: false,
   hires: false,
   hires_scale: 2,
   hires_strength: 0.5,
+  controlnet: [],
 };
+
+export function inputImage(id: string, width = 0, height = 0): InputImage {
+  return { id, url: `/api/v1/inputs/${id}.png`, width, height };
+}
 
 interface StudioState {
   form: StudioForm;
@@ -115,10 +138,21 @@ export function toRequest(form: StudioForm, capabilities?: Capabilities | null):
   if (form.init_image && takesImages) {
     request.init_image = form.init_image.id;
     request.strength = form.strength;
+    if (form.mask) request.mask = form.mask.id;
   }
   if (form.tiling && capabilities?.tiling !== false) request.tiling = true;
   if (form.hires && takesImages) {
     request.hires = { scale: form.hires_scale, strength: form.hires_strength, steps: null, width: null, height: null };
+  }
+  // a unit with no picture of its own follows the start picture (the server refuses one
+  // with neither, and says so)
+  if (form.controlnet.length && capabilities?.controlnet !== false) {
+    request.controlnet = form.controlnet.map(({ image, preprocessor, ...unit }) => ({
+      ...unit,
+      image: image?.id ?? null,
+      // its options take the server's defaults (the generated type counts them as sent)
+      preprocessor: { name: preprocessor } as GenerationRequest["controlnet"][number]["preprocessor"],
+    }));
   }
   return request;
 }
@@ -169,14 +203,18 @@ export const useStudio = create<StudioState>()(
             priority: request.priority,
             loras: request.loras,
             speed: request.speed,
-            init_image: request.init_image
-              ? { id: request.init_image, url: `/api/v1/inputs/${request.init_image}.png`, width: request.width ?? 0, height: request.height ?? 0 }
-              : null,
+            init_image: request.init_image ? inputImage(request.init_image, request.width ?? 0, request.height ?? 0) : null,
             strength: request.strength,
+            mask: request.mask && request.init_image ? inputImage(request.mask, request.width ?? 0, request.height ?? 0) : null,
             tiling: request.tiling,
             hires: request.hires !== null,
             hires_scale: request.hires?.scale ?? s.form.hires_scale,
             hires_strength: request.hires?.strength ?? s.form.hires_strength,
+            controlnet: request.controlnet.map(({ image, preprocessor, ...unit }) => ({
+              ...unit,
+              image: image ? inputImage(image) : null,
+              preprocessor: preprocessor.name,
+            })),
           },
         })),
       setActive: (job) =>

@@ -28,6 +28,7 @@ export async function loadEverything(): Promise<void> {
   const jobs = useJobs.getState();
   await Promise.all([
     catalog.loadModels().catch((err) => reportError("Could not load the models", err)),
+    catalog.loadControlNets().catch((err) => reportError("Could not load the ControlNets", err)),
     catalog.loadSamplers().catch((err) => reportError("Could not load the samplers", err)),
     catalog.loadLoras().catch((err) => reportError("Could not load the LoRA library", err)),
     jobs.loadQueue().catch((err) => reportError("Could not load the queue", err)),

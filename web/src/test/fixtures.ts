@@ -39,6 +39,8 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       mask_blur: 4,
       invert_mask: false,
       mask_crop_padding: null,
+      upscale: null,
+      controlnet: [],
       priority: overrides.priority ?? 0,
       user: null,
     },
@@ -98,6 +100,7 @@ export const SD_CAPABILITIES: Capabilities = {
   size_multiple: 8,
   image_inputs: true,
   tiling: true,
+  controlnet: true,
 };
 
 /** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
@@ -113,6 +116,7 @@ export const SCHNELL_CAPABILITIES: Capabilities = {
   size_multiple: 16,
   image_inputs: true,
   tiling: false,
+  controlnet: false,
 };
 
 /** The embedded default model, as GET /models describes it. */

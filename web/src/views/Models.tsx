@@ -182,6 +182,7 @@ export function Models() {
   const models = useCatalog((s) => s.models);
   const modelsState = useCatalog((s) => s.modelsState);
   const loadModels = useCatalog((s) => s.loadModels);
+  const loadControlNets = useCatalog((s) => s.loadControlNets);
   const downloads = useDownloads((s) => s.downloads);
   const loadDownloads = useDownloads((s) => s.load);
   const searchId = useId();
@@ -199,15 +200,16 @@ export function Models() {
     });
   }, [loadModels, loadDownloads]);
 
-  // a finished download is a new installed model
+  // a finished download is a new installed model (or ControlNet)
   useEffect(() => {
     for (const d of Object.values(downloads)) {
       if (d.status === "succeeded" && !finishedSeen.current.has(d.id)) {
         finishedSeen.current.add(d.id);
         loadModels().catch((err) => reportError("Could not load the installed models", err));
+        loadControlNets().catch((err) => reportError("Could not load the ControlNets", err));
       }
     }
-  }, [downloads, loadModels]);
+  }, [downloads, loadModels, loadControlNets]);
 
   const search = async (e?: React.FormEvent) => {
     e?.preventDefault();

@@ -218,6 +218,44 @@ describe("Studio", () => {
     expect(screen.queryByRole("checkbox", { name: /Hires fix/ })).not.toBeInTheDocument();
   });
 
+  it("guides the job by ControlNet units, each with the preview of its control map", async () => {
+    const user = userEvent.setup();
+    const input = { id: "b".repeat(32), width: 64, height: 64, url: `/api/v1/inputs/${"b".repeat(32)}.png` };
+    const controlnets = [
+      { id: "novagenia/tiny-shapes-canny", source: "embedded", family: "sd", size_bytes: 1 },
+      { id: "acme/xl-canny", source: "local", family: "sdxl", size_bytes: 1 },
+    ];
+    act(() => useCatalog.setState({ controlnets }));
+    const { calls } = mockApi({
+      "POST /inputs": { status: 201, body: input },
+      "POST /jobs": { status: 202, body: makeJob() },
+    });
+    renderStudio();
+    await user.type(screen.getByLabelText("Prompt"), "a red circle");
+    await user.click(screen.getByRole("button", { name: "Add a ControlNet" }));
+    const unit = screen.getByRole("group", { name: "ControlNet 1" });
+    expect(within(within(unit).getByLabelText("Model")).getAllByRole("option").map((o) => o.textContent)).toEqual(["novagenia/tiny-shapes-canny"]);
+    expect(within(unit).queryByRole("img")).not.toBeInTheDocument(); // no picture yet
+    await user.upload(within(unit).getByLabelText("ControlNet 1 picture"), new File([new Uint8Array([137, 80, 78, 71])], "edges.png", { type: "image/png" }));
+    const preview = await within(unit).findByRole("img", { name: "ControlNet 1 control map" });
+    expect(preview.getAttribute("src")).toBe(`/api/v1/controlnet/preprocess?image=${input.id}&preprocessor=canny`);
+    await user.selectOptions(within(unit).getByLabelText("Preprocessor"), "scribble");
+    expect(within(unit).getByRole("img", { name: "ControlNet 1 control map" }).getAttribute("src")).toContain("preprocessor=scribble");
+    const weight = within(unit).getByRole("spinbutton", { name: "ControlNet 1 weight value" });
+    await user.clear(weight);
+    await user.type(weight, "0.6{Enter}");
+    await user.click(screen.getByRole("button", { name: /Generate/ }));
+    const sent = calls.find((c) => c.method === "POST" && c.url.endsWith("/jobs"))?.body as Record<string, unknown>;
+    expect(sent.controlnet).toEqual([
+      { model: "novagenia/tiny-shapes-canny", image: input.id, preprocessor: { name: "scribble" }, weight: 0.6, guidance_start: 0, guidance_end: 1 },
+    ]);
+
+    await user.click(within(unit).getByRole("button", { name: "Remove ControlNet 1" }));
+    expect(screen.queryByRole("group", { name: "ControlNet 1" })).not.toBeInTheDocument();
+    act(() => useCatalog.setState({ models: [makeModel({ capabilities: { ...SD_CAPABILITIES, controlnet: false } })] }));
+    expect(screen.queryByRole("button", { name: "Add a ControlNet" })).not.toBeInTheDocument();
+  });
+
   it("generates with Ctrl+Enter", async () => {
     const user = userEvent.setup();
     const { calls } = mockApi({ "POST /jobs": { status: 202, body: makeJob() } });

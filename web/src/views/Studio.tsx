@@ -7,6 +7,8 @@ import { NumberSlider, parseNumber } from "../components/NumberSlider";
 import { ProgressBar } from "../components/ProgressBar";
 import { RadioChips } from "../components/RadioChips";
 import { presetsFor, SizePresets } from "../components/SizePresets";
+import { ControlNetUnits } from "../components/ControlNetUnits";
+import { MaskPainter } from "../components/MaskPainter";
 import { StartImage } from "../components/StartImage";
 import { StatusBadge } from "../components/StatusBadge";
 import { isUnreachable } from "../api/client";
@@ -413,10 +415,31 @@ export function Studio() {
               <span className="label">
                 Start from a picture <span className="hint">{form.init_image ? "img2img: redrawn by the strength" : "optional: drop, paste or choose"}</span>
               </span>
-              <StartImage value={form.init_image} onChange={(init_image) => update({ init_image })} disabled={offline} />
+              <StartImage value={form.init_image} onChange={(init_image) => update({ init_image, mask: null })} disabled={offline} />
               {form.init_image && (
-                <NumberSlider label="Strength" hint="how much of it is redrawn" min={0.05} max={1} step={0.05} value={form.strength} onChange={(strength) => update({ strength })} />
+                <>
+                  <NumberSlider label="Strength" hint="how much of it is redrawn" min={0.05} max={1} step={0.05} value={form.strength} onChange={(strength) => update({ strength })} />
+                  <span className="label">
+                    Inpaint <span className="hint">{form.mask ? "only the painted part is redrawn" : "optional: paint the part to redraw"}</span>
+                  </span>
+                  <MaskPainter image={form.init_image} onChange={(mask) => update({ mask })} disabled={offline} />
+                </>
               )}
+            </div>
+          )}
+          {capabilities?.controlnet !== false && (
+            <div className="field">
+              <span className="label">
+                ControlNet <span className="hint">guide the layout by a picture's edges or lines</span>
+              </span>
+              <ControlNetUnits
+                units={form.controlnet}
+                onChange={(controlnet) => update({ controlnet })}
+                family={capabilities?.family ?? null}
+                startImage={form.init_image}
+                size={form.width && form.height ? { width: form.width, height: form.height } : null}
+                disabled={offline}
+              />
             </div>
           )}
           {capabilities?.tiling !== false && (
