@@ -29,6 +29,12 @@ TINY = "novagenia/tiny-random"
 RAY_WORKER_PORTS_END = 20_000  # Ray's default max_worker_port is 19999
 
 
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def free_port() -> int:
     """A free port between Ray's worker ports (10002-19999) and the kernel's ephemeral range.
 
@@ -92,6 +98,13 @@ class ServedApp:
         image = Image.open(io.BytesIO(response.content))
         image.load()
         return image
+
+    def upload(self, image: Image.Image) -> dict[str, Any]:
+        """Stores a picture with POST /inputs; its `{id, width, height, url}`."""
+        files = {"file": ("in.png", png_bytes(image), "image/png")}
+        response = self.http.post("/api/v1/inputs", files=files)
+        assert response.status_code == 201, response.text
+        return response.json()
 
     def pixels(self, job: dict[str, Any], index: int = 0) -> np.ndarray:
         return np.asarray(self.image(job["images"][index]["url"]).convert("RGB"))

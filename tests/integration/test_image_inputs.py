@@ -5,7 +5,6 @@ masked part only; inputs are uploaded once or sent as data URLs; bad inputs are 
 from __future__ import annotations
 
 import base64
-import io
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from PIL import Image
 
 from novagenia.embedded import TINY_SHAPES
 from novagenia.embedded.shapes import Sample, analyse, draw, judge, prompt_for
+from tests.served import png_bytes as png
 from tests.served import served_app
 
 pytestmark = pytest.mark.serve
@@ -26,16 +26,8 @@ def app(tmp_path_factory):
         yield served
 
 
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def upload(app, image: Image.Image) -> dict:
-    response = app.http.post("/api/v1/inputs", files={"file": ("in.png", png(image), "image/png")})
-    assert response.status_code == 201, response.text
-    return response.json()
+    return app.upload(image)
 
 
 def generate(app, prompt: str, **fields) -> dict:

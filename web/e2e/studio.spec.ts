@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { type APIRequestContext, expect, test } from "@playwright/test";
 
 import type { AppConfig, ModelList, SamplerList } from "../src/api/types";
 import { drainQueue, TINY, waitLive } from "./helpers";
@@ -125,16 +125,21 @@ test("on a phone with a result shown, the settings use the page's scroll, not a 
   expect(box.y).toBeLessThanOrEqual(52);
 });
 
+/** A 64×64 picture the embedded model drew for `prompt` (seed 5), as PNG bytes. */
+async function drawnPicture(request: APIRequestContext, prompt: string): Promise<Buffer> {
+  const job = await (await request.post("/api/v1/jobs", { data: { model: TINY, prompt, seed: 5, steps: 20, width: 64, height: 64 } })).json();
+  let done = job;
+  for (let i = 0; i < 300 && done.status !== "succeeded"; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    done = await (await request.get(`/api/v1/jobs/${job.id}`)).json();
+  }
+  return (await request.get(done.images[0].url)).body();
+}
+
 test("start from a picture in the Studio: upload it, redraw it, and the job keeps it", async ({ page, request }) => {
   await drainQueue(request);
   // a picture the embedded model knows: one it drew (a yellow square on black)
-  const first = await (await request.post("/api/v1/jobs", { data: { model: TINY, prompt: "a yellow square on a black background", seed: 5, steps: 20, width: 64, height: 64 } })).json();
-  let done = first;
-  for (let i = 0; i < 300 && done.status !== "succeeded"; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    done = await (await request.get(`/api/v1/jobs/${first.id}`)).json();
-  }
-  const picture = await (await request.get(done.images[0].url)).body();
+  const picture = await drawnPicture(request, "a yellow square on a black background");
 
   await page.goto("/");
   await waitLive(page);
@@ -159,13 +164,7 @@ test("start from a picture in the Studio: upload it, redraw it, and the job keep
 
 test("paint an inpainting mask and guide by a ControlNet in the Studio, with mouse and finger", async ({ page, request }) => {
   await drainQueue(request);
-  const square = await (await request.post("/api/v1/jobs", { data: { model: TINY, prompt: "a yellow square on a black background", seed: 5, steps: 20, width: 64, height: 64 } })).json();
-  let done = square;
-  for (let i = 0; i < 300 && done.status !== "succeeded"; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    done = await (await request.get(`/api/v1/jobs/${square.id}`)).json();
-  }
-  const picture = await (await request.get(done.images[0].url)).body();
+  const picture = await drawnPicture(request, "a yellow square on a black background");
 
   await page.goto("/");
   await waitLive(page);

@@ -215,20 +215,9 @@ async def generate_images(
 )
 async def edit_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
     """Multipart form: `image`, optional `mask`, and the fields of a generation."""
-    form = await request.form(max_files=2, max_fields=32)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    try:
-        body = ImageEditRequest.model_validate(fields)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-    image = form.get("image") or form.get("image[]")
-    if not isinstance(image, UploadFile):
-        raise InvalidInput("image", "send the image to edit as a multipart file field `image`")
+    form, body, data = await _image_form(request, context, ImageEditRequest, max_files=2)
     limit = int(context.args.max_input_mb * 1024 * 1024)
-    images: dict[str, Any] = {
-        "init_image": data_url(await image.read(limit + 1)),
-        "strength": body.strength,
-    }
+    images: dict[str, Any] = {"init_image": data_url(data), "strength": body.strength}
     mask = form.get("mask")
     if isinstance(mask, UploadFile):
         transparent = await asyncio.to_thread(_transparent_part, await mask.read(limit + 1), limit)
@@ -246,16 +235,7 @@ async def edit_images(request: Request, context: Context, caller: CompatCaller) 
 async def vary_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
     """Multipart form: `image` and the fields of a generation, its prompt optional: `n`
     pictures like the given one, each redrawn by img2img (`strength`) with its own seed."""
-    form = await request.form(max_files=1, max_fields=32)
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    try:
-        body = ImageVariationRequest.model_validate(fields)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-    image = form.get("image")
-    if not isinstance(image, UploadFile):
-        raise InvalidInput("image", "send the picture to vary as a multipart file field `image`")
-    data = await image.read(int(context.args.max_input_mb * 1024 * 1024) + 1)
+    _, body, data = await _image_form(request, context, ImageVariationRequest, max_files=1)
     prompt = body.prompt or _embedded_prompt(data)
     if not prompt:
         raise InvalidInput(
@@ -265,6 +245,23 @@ async def vary_images(request: Request, context: Context, caller: CompatCaller) 
     body = body.model_copy(update={"prompt": prompt})
     images = {"init_image": data_url(data), "strength": body.strength}
     return await _generate(body, images, request, context, caller)
+
+
+async def _image_form(
+    request: Request, context: AppContext, model: type[ImageEditRequest], max_files: int
+) -> tuple[Any, Any, bytes]:
+    """A multipart images request: its form, its fields as `model`, and the bytes of its
+    `image` file (at most one past the size limit, for the decoder to refuse)."""
+    form = await request.form(max_files=max_files, max_fields=32)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        body = model.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    image = form.get("image") or form.get("image[]")
+    if not isinstance(image, UploadFile):
+        raise InvalidInput("image", "send the picture as a multipart file field `image`")
+    return form, body, await image.read(int(context.args.max_input_mb * 1024 * 1024) + 1)
 
 
 def _embedded_prompt(data: bytes) -> str | None:

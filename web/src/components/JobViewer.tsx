@@ -1,6 +1,7 @@
 import { useState } from "react";
 
-import { authHeaders } from "../api/client";
+import { api, authHeaders } from "../api/client";
+import type { InputImage } from "../api/types";
 import { lorasText, parametersText } from "../lib/params";
 import { samplerLabel, useCatalog } from "../stores/catalog";
 import { formatSeconds } from "../lib/format";
@@ -73,6 +74,26 @@ export function JobViewer() {
     notify("Seed set in the Studio", String(seed));
     close();
     useRoute.getState().navigate("studio");
+  };
+  /** The picture as the Studio's start picture (img2img, inpainting, ControlNet). */
+  const useAsInput = async () => {
+    if (!image) return;
+    setBusy(true);
+    try {
+      const response = await fetch(image.url, { headers: authHeaders() });
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      const form = new FormData();
+      form.append("file", new File([await response.arrayBuffer()], "input.png", { type: "image/png" }));
+      const input = await api<InputImage>("/inputs", { method: "POST", body: form });
+      useStudio.getState().update({ init_image: input, mask: null });
+      notify("Start picture set in the Studio", `${input.width}×${input.height}`);
+      close();
+      useRoute.getState().navigate("studio");
+    } catch (err) {
+      reportError("Could not use this picture", err);
+    } finally {
+      setBusy(false);
+    }
   };
   const remix = () => {
     useStudio.getState().loadRequest({ ...r, seed: image?.seed ?? r.seed }, true);
@@ -177,6 +198,9 @@ export function JobViewer() {
             </button>
             <button type="button" className="btn" onClick={useSeed} disabled={!image && r.seed == null}>
               <Icon name="seed" /> Use seed
+            </button>
+            <button type="button" className="btn" onClick={() => void useAsInput()} disabled={!image || busy || offline}>
+              <Icon name="studio" /> Use as start picture
             </button>
             <button type="button" className="btn" onClick={remix}>
               <Icon name="studio" /> Open in Studio

@@ -150,6 +150,28 @@ describe("Queue", () => {
     expect(screen.queryByRole("dialog")).toBeNull();
   });
 
+  it("takes a finished picture to the Studio as its start picture", async () => {
+    const user = userEvent.setup();
+    const input = { id: "c".repeat(32), width: 128, height: 128, url: `/api/v1/inputs/${"c".repeat(32)}.png` };
+    const { calls } = mockApi({
+      "GET /queue": queueBody([]),
+      "GET /jobs": { body: { jobs: [done], next_cursor: null } },
+      "GET /images/d/0.png": { body: "png bytes" },
+      "POST /inputs": { status: 201, body: input },
+    });
+    render(
+      <>
+        <Queue />
+        <JobViewer />
+      </>,
+    );
+    await user.click(await screen.findByRole("button", { name: /Open "a finished picture"/ }));
+    await user.click(within(screen.getByRole("dialog")).getByRole("button", { name: "Use as start picture" }));
+    await vi.waitFor(() => expect(useStudio.getState().form.init_image).toEqual(input));
+    expect(calls.find((c) => c.method === "POST" && c.url.endsWith("/inputs"))?.body).toBeInstanceOf(FormData);
+    expect(screen.queryByRole("dialog")).toBeNull();
+  });
+
   it("re-runs a finished job with its seed and shows that seed in the Studio's form", async () => {
     const user = userEvent.setup();
     const again = makeJob({ id: "again", request: { ...done.request } });
