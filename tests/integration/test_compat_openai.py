@@ -183,7 +183,7 @@ def test_models_list_and_retrieve(client):
 
 def test_unsupported_openai_routes_get_404_in_openai_shape(client):
     with pytest.raises(openai.NotFoundError) as raised:
-        client.images.create_variation(image=("in.png", png(Image.new("RGB", (64, 64)))))
+        client.embeddings.create(model="text-embedding-3-small", input="a red circle")
     assert "not supported" in raised.value.body["message"]
 
 
