@@ -220,7 +220,7 @@ def test_burst_scales_out_across_both_nodes_and_back(app: ServedApp) -> None:
         return models.get(TINY, {}).get("queued", 0)
 
     # Keep a backlog until the autoscaler has reached its maximum and every replica runs.
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180  # four replicas start one by one on two cores
     while True:
         state = cluster_state(app)
         deployment = diffusion(state)
