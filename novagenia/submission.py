@@ -71,6 +71,8 @@ def resolve_request(
             f"model {model.id!r} is a {model.pipeline_class or 'pipeline of unknown type'}, "
             f"which this server cannot run; it runs {supported_families()}",
         )
+    if capabilities.inpaint_only:
+        _check_inpainting_job(request, model)
     given = request.model_fields_set  # what the client set; the rest is the model's
     steps = request.steps if "steps" in given else capabilities.default_steps
     for name, value, limit in (
@@ -173,6 +175,26 @@ def _hires(
                 f"first pass's {first} and at most {args.max_image_size}",
             )
     return hires.model_copy(update={"width": final[0], "height": final[1]})
+
+
+def _check_inpainting_job(request: GenerationRequest, model: ModelInfo) -> None:
+    """A dedicated inpainting model draws only into the masked part of a picture."""
+    missing = [
+        (field, value)
+        for field, value in (
+            ("model", request.init_image),
+            ("mask", request.mask),
+            ("hires", not request.hires),
+            ("upscale", not request.upscale),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidInput(
+            missing[0][0],
+            f"{model.id!r} is an inpainting model: its jobs take an init_image and a mask "
+            "(no hires fix or tiled upscale, which redraw without one)",
+        )
 
 
 def _upscale(

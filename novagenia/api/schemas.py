@@ -50,6 +50,9 @@ class CapabilitiesOut(BaseModel):
     )
     tiling: bool = Field(description="Whether jobs may ask for seamless (tiling) pictures.")
     controlnet: bool = Field(description="Whether jobs may carry ControlNet units.")
+    inpaint_only: bool = Field(
+        description="A dedicated inpainting model: every job needs an init_image and a mask."
+    )
 
 
 class ModelOut(BaseModel):

@@ -41,7 +41,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "sd",
             "Stable Diffusion 1.x/2.x",
-            ("StableDiffusionPipeline",),
+            ("StableDiffusionPipeline", "StableDiffusionInpaintPipeline"),
             default_steps=20,
             default_guidance=7.0,
             default_sampler="euler_a",
@@ -53,7 +53,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "sdxl",
             "Stable Diffusion XL",
-            ("StableDiffusionXLPipeline",),
+            ("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"),
             default_steps=25,
             default_guidance=5.0,
             default_sampler="euler_a",
@@ -141,6 +141,7 @@ class Capabilities:
     image_inputs: bool  # img2img (init_image, strength) and inpainting (mask)
     tiling: bool  # seamless pictures
     controlnet: bool  # ControlNet units (`controlnet` in a request)
+    inpaint_only: bool  # a dedicated inpainting model: every job needs an init image and mask
 
 
 def is_flow_schedule(scheduler_config: Mapping[str, Any]) -> bool:
@@ -181,7 +182,17 @@ def describe_capabilities(
         image_inputs=family.image_inputs,
         tiling=family.tiling,
         controlnet=family.controlnet,
+        inpaint_only=is_inpainting_denoiser(denoiser),
     )
+
+
+def is_inpainting_denoiser(denoiser_config: Mapping[str, Any] | None) -> bool:
+    """A UNet that takes the masked picture's latents and the mask besides its own
+    latents (4 + 4 + 1 channels): a dedicated inpainting model."""
+    return (denoiser_config or {}).get("in_channels") == INPAINTING_IN_CHANNELS
+
+
+INPAINTING_IN_CHANNELS = 9
 
 
 def vae_scale_factor(vae_config: Mapping[str, Any] | None) -> int:

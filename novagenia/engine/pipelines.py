@@ -17,6 +17,7 @@ from huggingface_hub import constants
 from novagenia.config import MemoryPlan
 from novagenia.engine.batch_memory import measure_bytes_per_pixel
 from novagenia.engine.device import DevicePlan
+from novagenia.engine.families import is_inpainting_denoiser
 from novagenia.engine.fastpath import compile_pipeline, denoiser_of, fuse_qkv
 from novagenia.engine.memory import offloaded, place_pipeline, quantize_denoiser
 from novagenia.engine.previews import LatentProjection, fit_latent_projection
@@ -100,8 +101,14 @@ def load_pipeline(
         )
     pipeline.set_progress_bar_config(disable=True)
     # Offloaded weights move during a call: nothing may capture them in a graph.
+    # The compile warm-up and the memory probe draw from a prompt alone, which a
+    # dedicated inpainting model cannot.
+    inpainting = is_inpainting_denoiser(getattr(denoiser_of(pipeline), "config", None))
     compile = (
-        plan.compile and denoiser_of(pipeline) is not None and not offloaded(memory, plan.device)
+        plan.compile
+        and denoiser_of(pipeline) is not None
+        and not offloaded(memory, plan.device)
+        and not inpainting
     )
     if compile:
         fuse_qkv(denoiser_of(pipeline))  # before quantizing: it concatenates weights
@@ -110,7 +117,7 @@ def load_pipeline(
     place_pipeline(pipeline, plan.device, memory)
     previews = fit_latent_projection(pipeline)
     # Measured before compiling: a replayed CUDA graph's memory is not the batch's peak.
-    bytes_per_pixel = measure_bytes_per_pixel(pipeline)
+    bytes_per_pixel = None if inpainting else measure_bytes_per_pixel(pipeline)
     if compile:
         compile_pipeline(pipeline, plan.warmup_batches)
     elif plan.device == "cuda" and hasattr(pipeline, "unet"):

@@ -23,11 +23,14 @@ from novagenia.safetensors_header import PICKLE_SUFFIXES
 
 PARTIAL_DIR = ".partial"
 
-# `_class_name`s of model_index.json that generate from a prompt alone.
+# `_class_name`s of model_index.json served here: pipelines that generate from a prompt
+# alone, and the dedicated inpainting ones of the UNet families.
 TEXT_TO_IMAGE_PIPELINES = frozenset(
     {
         "StableDiffusionPipeline",
+        "StableDiffusionInpaintPipeline",
         "StableDiffusionXLPipeline",
+        "StableDiffusionXLInpaintPipeline",
         "StableDiffusion3Pipeline",
         "LatentConsistencyModelPipeline",
         "PixArtAlphaPipeline",

@@ -101,6 +101,7 @@ export const SD_CAPABILITIES: Capabilities = {
   image_inputs: true,
   tiling: true,
   controlnet: true,
+  inpaint_only: false,
 };
 
 /** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
@@ -117,6 +118,7 @@ export const SCHNELL_CAPABILITIES: Capabilities = {
   image_inputs: true,
   tiling: false,
   controlnet: false,
+  inpaint_only: false,
 };
 
 /** The embedded default model, as GET /models describes it. */
