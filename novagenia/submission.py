@@ -162,6 +162,12 @@ def _hires(
         )
     if request.speed == "fast":
         raise InvalidInput("hires", "the hires fix does not combine with speed: fast yet")
+    if hires.in_latent_space and not capabilities.latent_upscale:
+        raise InvalidInput(
+            "hires", f"latent upscalers need SD 1.x/2.x or SDXL; use lanczos on {model.id!r}"
+        )
+    if hires.in_latent_space and hires.strength == 0:
+        raise InvalidInput("hires", "a latent upscale must be redrawn: strength above 0")
     multiple = capabilities.size_multiple
     final = (
         hires.width or round(width * hires.scale / multiple) * multiple,

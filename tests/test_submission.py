@@ -56,3 +56,11 @@ def test_fills_model_size_and_seed_and_refuses_unknowns(tmp_path):
         resolve(tmp_path, {}, model="nobody/nothing")
     with pytest.raises(InvalidInput, match="does not apply"):
         resolve(tmp_path, {}, sampler="lcm")
+
+
+def test_a_latent_hires_fix_must_redraw(tmp_path):
+    resolved = resolve(tmp_path, {}, hires={"upscaler": "latent-bicubic"})
+    assert resolved.hires.in_latent_space and resolved.hires.width == 128
+    assert resolve(tmp_path, {}, hires={"strength": 0}).total_steps == 20  # upscale only
+    with pytest.raises(InvalidInput, match="strength above 0"):
+        resolve(tmp_path, {}, hires={"upscaler": "latent", "strength": 0})

@@ -53,6 +53,7 @@ class CapabilitiesOut(BaseModel):
     inpaint_only: bool = Field(
         description="A dedicated inpainting model: every job needs an init_image and a mask."
     )
+    latent_upscale: bool = Field(description="Whether the hires fix may upscale latents.")
 
 
 class ModelOut(BaseModel):

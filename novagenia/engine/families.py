@@ -33,6 +33,7 @@ class Family:
     image_inputs: bool = False  # img2img and masked inpainting (diffusers' AutoPipelines)
     tiling: bool = False  # seamless pictures: a UNet's (and VAE's) convolutions wrap around
     controlnet: bool = False  # diffusers' ControlNetModel guides its UNet
+    latent_inputs: bool = False  # its img2img takes latents as the picture (latent hires)
 
 
 FAMILIES: dict[str, Family] = {
@@ -49,6 +50,7 @@ FAMILIES: dict[str, Family] = {
             image_inputs=True,
             tiling=True,
             controlnet=True,
+            latent_inputs=True,
         ),
         Family(
             "sdxl",
@@ -61,6 +63,7 @@ FAMILIES: dict[str, Family] = {
             image_inputs=True,
             tiling=True,
             controlnet=True,
+            latent_inputs=True,
         ),
         Family(
             "sd3",
@@ -142,6 +145,7 @@ class Capabilities:
     tiling: bool  # seamless pictures
     controlnet: bool  # ControlNet units (`controlnet` in a request)
     inpaint_only: bool  # a dedicated inpainting model: every job needs an init image and mask
+    latent_upscale: bool  # the hires fix's latent upscalers
 
 
 def is_flow_schedule(scheduler_config: Mapping[str, Any]) -> bool:
@@ -183,6 +187,7 @@ def describe_capabilities(
         tiling=family.tiling,
         controlnet=family.controlnet,
         inpaint_only=is_inpainting_denoiser(denoiser),
+        latent_upscale=family.latent_inputs,
     )
 
 

@@ -119,26 +119,55 @@ def generate(
             stack.enter_context(seamless(denoiser_of(pipeline), pipeline.vae))
         if request.upscale is not None:
             return _tiled_upscale(pipeline, plan, on_step, scheduler_config)
-        images = _call_pipeline(pipeline, plan, on_step, scheduler_config, controlnets=controlnets)
+        latent = request.hires is not None and request.hires.in_latent_space
+        first = _call_pipeline(
+            pipeline,
+            plan,
+            on_step,
+            scheduler_config,
+            controlnets=controlnets,
+            output_type="latent" if latent else "pil",
+        )
         if request.hires is None:
-            return images
-        return _hires_pass(pipeline, plan, images, on_step, scheduler_config)
+            return first
+        return _hires_pass(pipeline, plan, first, on_step, scheduler_config)
+
+
+LATENT_UPSCALE_MODES = {  # HiresFix.upscaler -> torch interpolation, antialiased
+    "latent": ("bilinear", False),
+    "latent-antialiased": ("bilinear", True),
+    "latent-bicubic": ("bicubic", False),
+    "latent-bicubic-antialiased": ("bicubic", True),
+    "latent-nearest": ("nearest", False),
+    "latent-nearest-exact": ("nearest-exact", False),
+}
 
 
 def _hires_pass(
     pipeline: DiffusionPipeline,
     plan: BatchPlan,
-    images: list[Image.Image],
+    first: list[Image.Image] | torch.Tensor,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
 ) -> list[Image.Image]:
     """The hires fix's second pass: each picture upscaled and redrawn by img2img with
-    its own seed (strength 0: only upscaled); its steps are reported after the first
-    pass's."""
+    its own seed (strength 0: only upscaled); `first` is the first pass's pictures, or
+    its latents for a latent upscaler. Its steps are reported after the first pass's."""
     request, hires = plan.request, plan.request.hires
     size = (hires.width, hires.height)
-    if hires.strength == 0:  # upscaled only, nothing redrawn
-        return [image.resize(size, Image.LANCZOS) for image in images]
+    if hires.strength == 0:  # upscaled only, nothing redrawn (never latents: see submission)
+        return [image.resize(size, Image.LANCZOS) for image in first]
+    if hires.in_latent_space:  # img2img takes latents as its picture
+        mode, antialias = LATENT_UPSCALE_MODES[hires.upscaler]
+        factor = pipeline.vae_scale_factor
+        init_images = torch.nn.functional.interpolate(
+            first,
+            size=(hires.height // factor, hires.width // factor),
+            mode=mode,
+            antialias=antialias,
+        )
+    else:
+        init_images = [image.resize(size, Image.LANCZOS) for image in first]
     second = replace(
         plan,
         request=request.model_copy(
@@ -159,7 +188,7 @@ def _hires_pass(
         second,
         lambda step, latents: on_step(request.steps + step, latents),
         scheduler_config,
-        init_images=[image.resize(size, Image.LANCZOS) for image in images],
+        init_images=init_images,
     )
 
 
@@ -214,11 +243,13 @@ def _call_pipeline(
     plan: BatchPlan,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
-    init_images: list[Image.Image] | None = None,
+    init_images: list[Image.Image] | torch.Tensor | None = None,
     controlnets: list[ControlNetModel] | None = None,
-) -> list[Image.Image]:
-    """One pipeline call; `init_images`: one per image (the hires pass), else the plan's
-    shared init image, if any."""
+    output_type: str = "pil",
+) -> list[Image.Image] | torch.Tensor:
+    """One pipeline call; `init_images`: one per image (the hires pass: pictures, or
+    latents), else the plan's shared init image, if any. `output_type="latent"` returns
+    the latents undecoded."""
     request = plan.request
     family = family_of(type(pipeline).__name__)
     options: dict[str, Any] = {}
@@ -268,6 +299,7 @@ def _call_pipeline(
             num_inference_steps=request.steps,
             guidance_scale=request.guidance_scale,
             generator=generators,
+            output_type=output_type,
             **options,
         )
     return result.images
@@ -297,7 +329,7 @@ def seamless(*modules: torch.nn.Module) -> Iterator[None]:
 def _image_task(
     pipeline: DiffusionPipeline,
     plan: BatchPlan,
-    init_images: list[Image.Image] | None,
+    init_images: list[Image.Image] | torch.Tensor | None,
     controlnets: list[ControlNetModel] | None,
 ) -> tuple[DiffusionPipeline, dict[str, Any]]:
     """The family's img2img or inpainting pipeline over the same components (diffusers'
@@ -306,7 +338,7 @@ def _image_task(
     # one shared image (and mask) is repeated over the batch by the pipeline itself;
     # cropping to the mask (`padding_mask_crop`) takes nothing else
     options: dict[str, Any] = {
-        "image": init_images or plan.init_image,
+        "image": plan.init_image if init_images is None else init_images,
         "strength": plan.request.strength,
     }
     extra = {"controlnet": _one_controlnet(controlnets)} if controlnets else {}

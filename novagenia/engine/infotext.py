@@ -11,6 +11,17 @@ from novagenia import __version__
 from novagenia.engine.samplers import SAMPLERS
 from novagenia.jobs.schemas import GenerationRequest
 
+# HiresFix.upscaler -> the name A1111 writes (and a1111_jobs reads back)
+A1111_UPSCALER_NAMES = {
+    "lanczos": "Lanczos",
+    "latent": "Latent",
+    "latent-antialiased": "Latent (antialiased)",
+    "latent-bicubic": "Latent (bicubic)",
+    "latent-bicubic-antialiased": "Latent (bicubic antialiased)",
+    "latent-nearest": "Latent (nearest)",
+    "latent-nearest-exact": "Latent (nearest-exact)",
+}
+
 
 def infotext(request: GenerationRequest, seed: int, width: int, height: int) -> str:
     """A1111's format: prompt line, `Negative prompt:` line, then `Key: value, …`."""
@@ -65,7 +76,7 @@ def _second_look(request: GenerationRequest) -> dict[str, object]:
             "Hires upscale": f"{request.hires.scale:g}",
             "Hires resize": f"{request.hires.width}x{request.hires.height}",
             "Hires steps": request.hires_steps,
-            "Hires upscaler": "Lanczos",
+            "Hires upscaler": A1111_UPSCALER_NAMES[request.hires.upscaler],
         }
     return fields
 

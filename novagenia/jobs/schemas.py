@@ -43,9 +43,21 @@ class LoraRef(BaseModel):
     weight: float = Field(1.0, ge=-2.0, le=2.0, description="Strength, -2…2.")
 
 
+HiresUpscaler = Literal[
+    "lanczos",
+    "latent",
+    "latent-antialiased",
+    "latent-bicubic",
+    "latent-bicubic-antialiased",
+    "latent-nearest",
+    "latent-nearest-exact",
+]
+
+
 class HiresFix(BaseModel):
-    """A second pass at a larger size: the first picture, upscaled (Lanczos), redrawn by
-    img2img, so a model keeps the composition of its native size at a larger one."""
+    """A second pass at a larger size: the first picture (or its latents), upscaled,
+    redrawn by img2img, so a model keeps the composition of its native size at a
+    larger one."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +79,16 @@ class HiresFix(BaseModel):
     steps: int | None = Field(
         None, ge=1, le=CEILING_STEPS, description="Steps of the second pass; absent: `steps`."
     )
+    upscaler: HiresUpscaler = Field(
+        "lanczos",
+        description="`lanczos`: the decoded picture is upscaled; `latent…`: the first "
+        "pass's latents are, before any decoding (bilinear, bicubic or nearest, as "
+        "AUTOMATIC1111's Latent upscalers; SD 1.x/2.x and SDXL).",
+    )
+
+    @property
+    def in_latent_space(self) -> bool:
+        return self.upscaler.startswith("latent")
 
 
 class TiledUpscale(BaseModel):

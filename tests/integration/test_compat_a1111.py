@@ -307,11 +307,21 @@ def test_img2img_refuses_what_it_cannot_do(http):
     assert two.status_code == 422
 
 
-def test_hires_fix_and_tiling_are_honoured(api):
-    result = txt2img(api, seed=9, enable_hr=True, hr_scale=2, hr_second_pass_steps=2, tiling=True)
+@pytest.mark.parametrize(("upscaler", "written"), [("Lanczos", "Lanczos"), ("Latent (bicubic)", "Latent (bicubic)"), ("R-ESRGAN 4x+", "Lanczos")])  # fmt: skip
+def test_hires_fix_and_tiling_are_honoured(api, upscaler, written):
+    result = txt2img(
+        api,
+        seed=9,
+        enable_hr=True,
+        hr_scale=2,
+        hr_second_pass_steps=2,
+        hr_upscaler=upscaler,
+        tiling=True,
+    )
     assert result.image.size == (128, 128)
     infotext = result.info["infotexts"][0]
     assert "Hires upscale: 2" in infotext and "Tiling: True" in infotext
+    assert f"Hires upscaler: {written}," in infotext
 
 
 def test_unsupported_fields_are_ignored(api):

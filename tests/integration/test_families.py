@@ -164,6 +164,7 @@ def test_defaults_come_from_the_models_family(app: ServedApp):
         ("tiny-pixart-sigma", {"prompt": "a cat <lora:anything:1>"}, "loras", "not supported"),
         ("tiny-flux-dev", {"loras": [{"name": "tiny-sdxl"}]}, "loras", "does not fit"),
         ("tiny-sdxl", {"speed": "turbo"}, "speed", "'quality' or 'fast'"),
+        ("tiny-sd3", {"hires": {"upscaler": "latent"}}, "hires", "use lanczos"),
     ],
 )
 def test_requests_the_family_cannot_honour_get_a_clear_422(app, name, fields, field, words):

@@ -136,7 +136,8 @@ def test_an_upload_that_is_not_an_image_is_refused(app):
     assert app.http.get("/api/v1/inputs/" + "0" * 32 + ".png").status_code == 404
 
 
-def test_the_hires_fix_redraws_the_picture_twice_as_large(app):
+@pytest.mark.parametrize("upscaler", ["lanczos", "latent"])
+def test_the_hires_fix_redraws_the_picture_twice_as_large(app, upscaler):
     case = ("white", "triangle", "green")
     job = app.submit(
         model=TINY_SHAPES,
@@ -146,7 +147,7 @@ def test_the_hires_fix_redraws_the_picture_twice_as_large(app):
         seed=3,
         width=64,
         height=64,
-        hires={"scale": 2, "strength": 0.5, "steps": 10},
+        hires={"scale": 2, "strength": 0.5, "steps": 10, "upscaler": upscaler},
     )
     events = app.events([job["id"]])
     done = app.job(job["id"])
@@ -161,6 +162,7 @@ def test_the_hires_fix_redraws_the_picture_twice_as_large(app):
     assert done["request"]["hires"]["width"] == 128
     parameters = picture.info["parameters"]
     assert "Size: 64x64" in parameters and "Hires upscale: 2" in parameters
+    assert f"Hires upscaler: {upscaler.capitalize()}" in parameters
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from novagenia.api.compat.generation import b64, describe_ignored, png_parameter
 from novagenia.api.deps import AppContext
 from novagenia.engine.families import Capabilities
 from novagenia.engine.generate import image_seed
+from novagenia.engine.infotext import A1111_UPSCALER_NAMES
 from novagenia.engine.samplers import FLOW_TWINS, SAMPLERS
 from novagenia.jobs.schemas import MAX_SEED, GenerationRequest, Job, JobStatus
 from novagenia.models import ModelNotFound, ModelRegistry
@@ -165,17 +166,29 @@ def job_requests(
 
 
 def _hires_for(body: Txt2ImgRequest) -> dict[str, Any] | None:
-    """`enable_hr` and its `hr_*` fields as the job's hires fix (always Lanczos: other
-    `hr_upscaler`s are logged as ignored)."""
+    """`enable_hr` and its `hr_*` fields as the job's hires fix: `hr_upscaler` Lanczos
+    (also for None, which resizes), or one of the Latent upscalers; another (an ESRGAN…)
+    is logged as ignored and Lanczos used."""
     if not body.enable_hr:
         return None
+    name = (body.model_extra or {}).get("hr_upscaler") or "Lanczos"
+    upscaler = UPSCALERS_BY_A1111_NAME.get(str(name).casefold())
+    if upscaler is None:
+        logger.info("txt2img: upscaler %r is not here; the hires fix uses Lanczos", name)
     return {
         "scale": body.hr_scale,
         "strength": body.denoising_strength,
         "steps": body.hr_second_pass_steps or None,
         "width": body.hr_resize_x or None,
         "height": body.hr_resize_y or None,
+        "upscaler": upscaler or "lanczos",
     }
+
+
+UPSCALERS_BY_A1111_NAME = {
+    "none": "lanczos",
+    **{label.casefold(): upscaler for upscaler, label in A1111_UPSCALER_NAMES.items()},
+}
 
 
 def _sampler_on(sampler: str, capabilities: Capabilities | None) -> str:

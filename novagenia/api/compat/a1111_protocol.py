@@ -108,6 +108,8 @@ def ignored_fields(request: Txt2ImgRequest) -> dict[str, Any]:
             continue
         if name.startswith(HIRES_PREFIXES) and not request.enable_hr:
             continue
+        if name == "hr_upscaler":
+            continue  # read by a1111_jobs._hires_for, which logs one it lacks
         if value in NEUTRAL_VALUES.get(name, ()):
             continue
         ignored[name] = value

@@ -50,11 +50,14 @@ export interface StudioForm {
   hires: boolean;
   hires_scale: number;
   hires_strength: number;
+  /** Where the hires fix upscales: the decoded picture, or the latents (UNet models). */
+  hires_upscaler: HiresUpscaler;
   /** ControlNet units: each guides the composition by a picture's edges, lines… */
   controlnet: ControlUnitForm[];
 }
 
 export type Speed = GenerationRequest["speed"];
+export type HiresUpscaler = NonNullable<GenerationRequest["hires"]>["upscaler"];
 
 export const DEFAULT_FORM: StudioForm = {
   prompt: "",
@@ -77,6 +80,7 @@ export const DEFAULT_FORM: StudioForm = {
   hires: false,
   hires_scale: 2,
   hires_strength: 0.5,
+  hires_upscaler: "lanczos",
   controlnet: [],
 };
 
@@ -142,7 +146,7 @@ export function toRequest(form: StudioForm, capabilities?: Capabilities | null):
   }
   if (form.tiling && capabilities?.tiling !== false) request.tiling = true;
   if (form.hires && takesImages) {
-    request.hires = { scale: form.hires_scale, strength: form.hires_strength, steps: null, width: null, height: null };
+    request.hires = { scale: form.hires_scale, strength: form.hires_strength, steps: null, width: null, height: null, upscaler: capabilities?.latent_upscale === false ? "lanczos" : form.hires_upscaler };
   }
   // a unit with no picture of its own follows the start picture (the server refuses one
   // with neither, and says so)
@@ -210,6 +214,7 @@ export const useStudio = create<StudioState>()(
             hires: request.hires !== null,
             hires_scale: request.hires?.scale ?? s.form.hires_scale,
             hires_strength: request.hires?.strength ?? s.form.hires_strength,
+            hires_upscaler: request.hires?.upscaler ?? s.form.hires_upscaler,
             controlnet: request.controlnet.map(({ image, preprocessor, ...unit }) => ({
               ...unit,
               image: image ? inputImage(image) : null,

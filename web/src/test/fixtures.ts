@@ -102,6 +102,7 @@ export const SD_CAPABILITIES: Capabilities = {
   tiling: true,
   controlnet: true,
   inpaint_only: false,
+  latent_upscale: true,
 };
 
 /** Flux schnell's: flow samplers, four steps, no guidance, no negative prompt. */
@@ -119,6 +120,7 @@ export const SCHNELL_CAPABILITIES: Capabilities = {
   tiling: false,
   controlnet: false,
   inpaint_only: false,
+  latent_upscale: false,
 };
 
 /** The embedded default model, as GET /models describes it. */

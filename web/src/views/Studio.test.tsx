@@ -206,9 +206,10 @@ describe("Studio", () => {
     await user.type(strength, "0.5{Enter}");
     await user.click(screen.getByRole("checkbox", { name: /Seamless/ }));
     await user.click(screen.getByRole("checkbox", { name: /Hires fix/ }));
+    await user.click(screen.getByRole("radio", { name: "Latent" }));
     await user.click(screen.getByRole("button", { name: /Generate/ }));
     const sent = calls.find((c) => c.method === "POST" && c.url.endsWith("/jobs"))?.body as Record<string, unknown>;
-    expect(sent).toMatchObject({ init_image: input.id, strength: 0.5, tiling: true, hires: { scale: 2, strength: 0.5 } });
+    expect(sent).toMatchObject({ init_image: input.id, strength: 0.5, tiling: true, hires: { scale: 2, strength: 0.5, upscaler: "latent" } });
 
     await user.click(screen.getByRole("button", { name: "Remove" }));
     const flat = { ...SD_CAPABILITIES, image_inputs: false, tiling: false };

@@ -18,7 +18,7 @@ import { samplerLabel, samplersFor, useCatalog } from "../stores/catalog";
 import { lorasText } from "../lib/params";
 import { useJobs } from "../stores/jobs";
 import { isOffline, useOffline, useServer } from "../stores/server";
-import { familyDefaults, isRandomSeed, MAX_SEED, type Speed, toRequest, useStudio } from "../stores/studio";
+import { familyDefaults, type HiresUpscaler, isRandomSeed, MAX_SEED, type Speed, toRequest, useStudio } from "../stores/studio";
 import { reportError } from "../stores/toasts";
 import { useViewer } from "../stores/viewer";
 
@@ -38,6 +38,11 @@ function GrowingTextarea(props: React.TextareaHTMLAttributes<HTMLTextAreaElement
 const SPEEDS = [
   { key: "quality", content: "Quality", title: "Every step computed in full" },
   { key: "fast", content: "Fast", title: "Step caching: attention reused in the middle of the schedule, about a tenth faster" },
+];
+
+const HIRES_UPSCALERS = [
+  { key: "lanczos", content: "Lanczos", title: "The decoded picture is upscaled" },
+  { key: "latent", content: "Latent", title: "The latents are upscaled, before any decoding" },
 ];
 
 const numberText = (value: number | null) => (value !== null && Number.isFinite(value) ? value : "");
@@ -457,6 +462,14 @@ export function Studio() {
                 <>
                   <NumberSlider label="Upscale" hint="× the size" min={1.25} max={4} step={0.25} value={form.hires_scale} onChange={(hires_scale) => update({ hires_scale })} />
                   <NumberSlider label="Hires strength" hint="how much is redrawn" min={0.05} max={1} step={0.05} value={form.hires_strength} onChange={(hires_strength) => update({ hires_strength })} />
+                  {capabilities?.latent_upscale !== false && (
+                    <RadioChips
+                      label="Upscaler"
+                      options={HIRES_UPSCALERS}
+                      checked={form.hires_upscaler === "lanczos" ? "lanczos" : "latent"}
+                      onSelect={(upscaler) => update({ hires_upscaler: upscaler as HiresUpscaler })}
+                    />
+                  )}
                 </>
               )}
             </div>
