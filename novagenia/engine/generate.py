@@ -108,8 +108,7 @@ def generate(
     scheduler, whose options and state would leak into this one). The call is shaped
     by the pipeline's family (engine/families.py); requests were checked against it.
     `speed: fast` runs the call with step caching (engine/step_cache.py). `controlnets`,
-    one per ControlNet unit of the request, guide the first pass (the hires pass redraws
-    its result without them)."""
+    one per ControlNet unit of the request, guide every pass."""
     request = plan.request
     with ExitStack() as stack:
         if request.speed == "fast":
@@ -130,7 +129,7 @@ def generate(
         )
         if request.hires is None:
             return first
-        return _hires_pass(pipeline, plan, first, on_step, scheduler_config)
+        return _hires_pass(pipeline, plan, first, on_step, scheduler_config, controlnets)
 
 
 LATENT_UPSCALE_MODES = {  # HiresFix.upscaler -> torch interpolation, antialiased
@@ -149,6 +148,7 @@ def _hires_pass(
     first: list[Image.Image] | torch.Tensor,
     on_step: StepCallback,
     scheduler_config: Mapping[str, Any],
+    controlnets: list[ControlNetModel] | None,
 ) -> list[Image.Image]:
     """The hires fix's second pass: each picture upscaled and redrawn by img2img with
     its own seed (strength 0: only upscaled); `first` is the first pass's pictures, or
@@ -181,7 +181,10 @@ def _hires_pass(
         ),
         init_image=None,
         mask_image=None,
-        control_images=None,
+        # the units' control maps, stretched to the final size with the picture
+        control_images=[image.resize(size, Image.LANCZOS) for image in plan.control_images]
+        if plan.control_images
+        else None,
     )
     return _call_pipeline(
         pipeline,
@@ -189,6 +192,7 @@ def _hires_pass(
         lambda step, latents: on_step(request.steps + step, latents),
         scheduler_config,
         init_images=init_images,
+        controlnets=controlnets,
     )
 
 

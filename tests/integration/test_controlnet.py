@@ -191,3 +191,14 @@ def test_extension_units_arrive_as_raw_base64_too(app):
     response = app.http.post("/sdapi/v1/txt2img", json=body, timeout=120)
     assert response.status_code == 200, response.text
     assert "Module: none, Model: novagenia/tiny-shapes-canny, Weight: 0.5" in response.text
+
+
+def test_a_unit_guides_the_hires_fix_too(app):
+    edges = app.upload(draw(TOP_LEFT))["id"]
+    unit = {"model": CANNY, "image": edges, "preprocessor": "canny"}
+    done = run(app, seed=SEEDS[2], controlnet=[unit], hires={"scale": 2, "strength": 0.6})
+    for info in done["images"]:
+        picture = app.image(info["url"])
+        assert picture.size == (128, 128)
+        small = picture.resize((64, 64), Image.LANCZOS)
+        assert iou(small, TOP_LEFT) > 0.5 and judge(small)[1] == "red"

@@ -63,6 +63,8 @@ def _unit(index: int, arg: dict[str, Any], registry: ModelRegistry) -> dict[str,
             preprocessor[option] = value
     if arg.get("control_mode", 0) not in BALANCED:
         raise InvalidInput(where, "only the balanced control_mode (0) is supported")
+    if arg.get("hr_option", "Both") != "Both":
+        raise InvalidInput(where, "a unit guides both passes of the hires fix: hr_option Both")
     image = arg.get("image") or arg.get("input_image")
     if isinstance(image, dict):  # the extension's {"image": …, "mask": …} form
         image = image.get("image")
