@@ -160,8 +160,6 @@ def _hires(
         raise InvalidInput(
             "hires", f"the hires fix needs img2img, which {model.pipeline_class} models lack"
         )
-    if request.speed == "fast":
-        raise InvalidInput("hires", "the hires fix does not combine with speed: fast yet")
     if hires.in_latent_space and not capabilities.latent_upscale:
         raise InvalidInput(
             "hires", f"latent upscalers need SD 1.x/2.x or SDXL; use lanczos on {model.id!r}"

@@ -107,13 +107,11 @@ def generate(
     afresh from the model's own `scheduler_config` (never from the previous run's
     scheduler, whose options and state would leak into this one). The call is shaped
     by the pipeline's family (engine/families.py); requests were checked against it.
-    `speed: fast` runs the call with step caching (engine/step_cache.py). `controlnets`,
-    one per ControlNet unit of the request, guide every pass."""
+    `speed: fast` runs every pipeline call (each pass, each tile) with step caching of
+    its own (engine/step_cache.py). `controlnets`, one per ControlNet unit of the
+    request, guide every pass."""
     request = plan.request
     with ExitStack() as stack:
-        if request.speed == "fast":
-            clock = stack.enter_context(step_cache(denoiser_of(pipeline), request.steps))
-            on_step = clock.follow(on_step)
         if request.tiling:
             stack.enter_context(seamless(denoiser_of(pipeline), pipeline.vae))
         if request.upscale is not None:
@@ -297,7 +295,10 @@ def _call_pipeline(
         )
     if "width" in inspect.signature(pipeline.__call__).parameters:
         options.update(width=request.width, height=request.height)
-    with torch.inference_mode():
+    with ExitStack() as stack, torch.inference_mode():
+        if request.speed == "fast":  # the clock follows this call's own steps
+            clock = stack.enter_context(step_cache(denoiser_of(pipeline), request.steps))
+            on_step = clock.follow(on_step)
         result = pipeline(
             prompt=plan.prompts,
             num_inference_steps=request.steps,
