@@ -69,7 +69,7 @@ class ModelInfo:
     def size_bytes(self) -> int:
         if self.single_file:
             return self.path.stat().st_size
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return folder_size(self.path)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,11 @@ class ControlNetInfo:
 
     @property
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return folder_size(self.path)
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 class ModelRegistry:
@@ -193,15 +197,25 @@ class ModelRegistry:
         """Removes an installed model. It is renamed out of sight first, so nothing ever
         sees it half-deleted. Replicas that hold it keep it until they evict it."""
         info = self.get(model_id)
-        if info.source != "local":
+        self._remove(info.id, info.path, info.source)
+        return info
+
+    def delete_controlnet(self, model_id: str) -> ControlNetInfo:
+        """Removes an installed ControlNet, the same way (replicas drop theirs from
+        their cache as it fills)."""
+        info = self.controlnet(model_id)
+        self._remove(info.id, info.path, info.source)
+        return info
+
+    def _remove(self, model_id: str, path: Path, source: str) -> None:
+        if source != "local":
             raise ModelNotDeletable(f"{model_id} is embedded in NovaGenIA and cannot be deleted")
         trash = self.models_dir / f".trash-{uuid.uuid4().hex}"
-        os.replace(info.path, trash)
+        os.replace(path, trash)
         if trash.is_dir():
             shutil.rmtree(trash, ignore_errors=True)
         else:
             trash.unlink()
-        return info
 
     def _local_dir(self, model_id: str) -> Path:
         return safe_join(self.models_dir, *_split(model_id))

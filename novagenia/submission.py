@@ -129,6 +129,15 @@ def resolve_request(
     height = request.height or images.get("height") or model.native_size
     if upscale is not None and (width > upscale.width or height > upscale.height):
         raise InvalidInput("upscale", f"the tiles ({width}×{height}) must fit the upscaled picture")
+    if upscale is not None:
+        work = len(upscale.tiles(width, height)) * steps
+        if work > UPSCALE_WORK_FACTOR * args.max_steps:
+            raise InvalidInput(
+                "upscale",
+                f"{len(upscale.tiles(width, height))} tiles of {width}×{height} at {steps} "
+                f"steps is more than {UPSCALE_WORK_FACTOR}× a job's step limit; ask for "
+                "larger tiles (width, height), fewer steps or a smaller scale",
+            )
     return request.model_copy(
         update={
             **images,
@@ -164,6 +173,8 @@ def _hires(
         raise InvalidInput(
             "hires", f"latent upscalers need SD 1.x/2.x or SDXL; use lanczos on {model.id!r}"
         )
+    if hires.in_latent_space and request.mask is not None:
+        raise InvalidInput("hires", "a latent upscaler does not combine with a mask: lanczos")
     if hires.in_latent_space and hires.strength == 0:
         raise InvalidInput("hires", "a latent upscale must be redrawn: strength above 0")
     multiple = capabilities.size_multiple
@@ -183,22 +194,14 @@ def _hires(
 
 def _check_inpainting_job(request: GenerationRequest, model: ModelInfo) -> None:
     """A dedicated inpainting model draws only into the masked part of a picture."""
-    missing = [
-        (field, value)
-        for field, value in (
-            ("model", request.init_image),
-            ("mask", request.mask),
-            ("hires", not request.hires),
-            ("upscale", not request.upscale),
-        )
-        if not value
-    ]
-    if missing:
-        raise InvalidInput(
-            missing[0][0],
-            f"{model.id!r} is an inpainting model: its jobs take an init_image and a mask "
-            "(no hires fix or tiled upscale, which redraw without one)",
-        )
+    what = f"{model.id!r} is an inpainting model"
+    if request.init_image is None:
+        raise InvalidInput("init_image", f"{what}: its jobs start from an init_image")
+    if request.mask is None:
+        raise InvalidInput("mask", f"{what}: its jobs need a mask (white is redrawn)")
+    for field, asked in (("hires", request.hires), ("upscale", request.upscale)):
+        if asked is not None:
+            raise InvalidInput(field, f"{what}: the {field} pass would redraw without a mask")
 
 
 def _upscale(
@@ -227,6 +230,10 @@ def _upscale(
             f"server's {args.max_image_size}",
         )
     return upscale.model_copy(update={"width": final[0], "height": final[1]})
+
+
+# A tiled upscale may run at most this many times `max_steps` steps, all tiles together.
+UPSCALE_WORK_FACTOR = 64
 
 
 def _image_inputs(
@@ -275,6 +282,7 @@ def _controlnet_units(
         raise InvalidInput(
             "controlnet", f"ControlNet is not supported on {model.pipeline_class} models yet"
         )
+    denoiser = model.denoiser_config
     units = []
     for unit in request.controlnet:
         try:
@@ -284,7 +292,6 @@ def _controlnet_units(
                 "controlnet",
                 f"unknown ControlNet {unit.model!r}; see GET /api/v1/controlnet/models",
             ) from None
-        denoiser = model.denoiser_config
         if controlnet.family != model.capabilities.family or (
             denoiser and denoiser.get("cross_attention_dim") != controlnet.cross_attention_dim
         ):

@@ -101,4 +101,3 @@ Preprocessor = Annotated[
     Field(discriminator="name"),
     BeforeValidator(_by_name),
 ]
-PREPROCESSOR_NAMES = ("none", "canny", "lineart", "scribble", "tile")

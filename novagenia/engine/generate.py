@@ -46,6 +46,7 @@ class BatchPlan:
     init_image: Image.Image | None = None  # at the request's size (`with_images`)
     mask_image: Image.Image | None = None  # white = redraw, blurred and inverted as asked
     control_images: list[Image.Image] | None = None  # one per ControlNet unit, preprocessed
+    hires_control_images: list[Image.Image] | None = None  # the same, at the hires size
 
     @classmethod
     def from_jobs(cls, jobs: list[Job]) -> BatchPlan:
@@ -65,16 +66,18 @@ class BatchPlan:
         `jobs.run_order.batch_signature`); reads files, so off the event loop."""
         request = self.request
         size = (request.width, request.height)
-        init = mask = controls = None
+        plan = self
         if request.controlnet:
-            controls = [
-                unit.preprocessor.run(
-                    inputs.load(unit.image or request.init_image).resize(size, Image.LANCZOS)
+            sources = [inputs.load(unit.image or request.init_image) for unit in request.controlnet]
+            plan = replace(plan, control_images=_control_maps(request, sources, size))
+            if request.hires is not None:  # preprocessed anew: thin edges stay thin
+                hires_size = (request.hires.width, request.hires.height)
+                plan = replace(
+                    plan, hires_control_images=_control_maps(request, sources, hires_size)
                 )
-                for unit in request.controlnet
-            ]
         if request.init_image is None:
-            return replace(self, control_images=controls)
+            return plan
+        mask = None
         if request.upscale is not None:  # the whole picture, at its final size
             size = (request.upscale.width, request.upscale.height)
         init = inputs.load(request.init_image).resize(size, Image.LANCZOS)
@@ -84,7 +87,17 @@ class BatchPlan:
                 mask = ImageOps.invert(mask)
             if request.mask_blur:
                 mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
-        return replace(self, init_image=init, mask_image=mask, control_images=controls)
+        return replace(plan, init_image=init, mask_image=mask)
+
+
+def _control_maps(
+    request: GenerationRequest, sources: list[Image.Image], size: tuple[int, int]
+) -> list[Image.Image]:
+    """Each unit's picture at `size`, made into its control map by its preprocessor."""
+    return [
+        unit.preprocessor.run(source.resize(size, Image.LANCZOS))
+        for unit, source in zip(request.controlnet, sources, strict=True)
+    ]
 
 
 def image_seed(first_seed: int, index: int) -> int:
@@ -179,10 +192,7 @@ def _hires_pass(
         ),
         init_image=None,
         mask_image=None,
-        # the units' control maps, stretched to the final size with the picture
-        control_images=[image.resize(size, Image.LANCZOS) for image in plan.control_images]
-        if plan.control_images
-        else None,
+        control_images=plan.hires_control_images,
     )
     return _call_pipeline(
         pipeline,

@@ -84,7 +84,8 @@ def plan_download(
         raise HubRefused(f"{EMBEDDED_NAMESPACE}/ is reserved for the embedded models")
     installed = model_dir(models_dir, repo)
     if (installed / "model_index.json").is_file() or (installed / "config.json").is_file():
-        raise HubConflict(f"{repo} is already installed; DELETE /api/v1/models/{repo} first")
+        remove = "controlnet/models" if (installed / "config.json").is_file() else "models"
+        raise HubConflict(f"{repo} is already installed; DELETE /api/v1/{remove}/{repo} first")
     if constants.is_offline_mode():
         raise HubUnavailable("the Hub is off (HF_HUB_OFFLINE=1): no downloads")
     staging = partial_dir(models_dir, repo)

@@ -429,13 +429,15 @@ def test_automatic1111s_own_utility_requests(http):
         assert http.get(f"/sdapi/v1/{route}").status_code == 200, route
 
 
-def test_an_upscaler_that_is_not_here_is_a_422(http):
+def test_sd_upscale_takes_the_upscaler_by_name_or_index_and_refuses_one_it_lacks(http):
     body = {
         "prompt": "x", "steps": 2, "init_images": [_b64_png(Image.new("RGB", (64, 64)))],
-        "script_name": "SD upscale", "script_args": ["", 8, "R-ESRGAN 4x+", 2.0],
+        "script_name": "SD upscale", "script_args": ["", 8, 1, 2.0],  # 1: Lanczos
     }  # fmt: skip
-    response = http.post("/sdapi/v1/img2img", json=body)
-    assert response.status_code == 422 and "R-ESRGAN" in response.text
+    assert http.post("/sdapi/v1/img2img", json=body).status_code == 200
+    for args, words in ((["", 8, "R-ESRGAN 4x+", 2.0], "R-ESRGAN"), ({"scale": 2}, "[info")):
+        response = http.post("/sdapi/v1/img2img", json={**body, "script_args": args})
+        assert response.status_code == 422 and words in response.text, response.text
 
 
 def test_send_images_false_returns_only_info(http):

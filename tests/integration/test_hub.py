@@ -181,9 +181,17 @@ def test_a_controlnet_installs_from_the_hub_and_guides_jobs(app):
     job = app.wait(app.submit(prompt="a circle", model=TINY, steps=2, controlnet=[unit])["id"])
     assert job["status"] == "succeeded", job["error"]
     again = app.http.post("/api/v1/hub/downloads", json={"repo_id": CONTROLNET})
-    assert again.status_code == 409
+    assert again.status_code == 409 and "controlnet/models" in again.json()["detail"]
     unet = app.http.post("/api/v1/hub/downloads", json={"repo_id": "acme/just-a-unet"})
     assert unet.status_code == 422 and "UNet2DConditionModel" in unet.json()["detail"]
+    embedded = app.http.delete("/api/v1/controlnet/models/novagenia/tiny-shapes-canny")
+    assert embedded.status_code == 403
+    assert app.http.delete("/api/v1/controlnet/models/acme/none").status_code == 404
+    assert app.http.delete(f"/api/v1/controlnet/models/{CONTROLNET}").status_code == 204
+    listed = app.http.get("/api/v1/controlnet/models").json()["controlnets"]
+    assert CONTROLNET not in [c["id"] for c in listed]
+    gone = app.http.post("/api/v1/jobs", json={"prompt": "x", "model": TINY, "controlnet": [unit]})
+    assert gone.status_code == 422 and "unknown ControlNet" in gone.text
 
 
 def test_cancel_then_resume_through_the_api(app, hub):

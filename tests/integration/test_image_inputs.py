@@ -237,6 +237,7 @@ def test_a_tiled_upscale_redraws_a_picture_twice_as_large_tile_by_tile(app):
         ({"upscale": {"scale": 2}, "init_image": "IMAGE", "mask": "IMAGE"}, "combine with mask"),
         ({"upscale": {"scale": 4}, "init_image": "BIG"}, "larger than this server's 2048"),
         ({"upscale": {"scale": 2}, "init_image": "IMAGE", "width": 256, "height": 256}, "must fit"),
+        ({"upscale": {"scale": 2}, "init_image": "BIG", "width": 64, "height": 64}, "step limit"),
     ],
 )
 def test_a_tiled_upscale_it_cannot_do_is_a_clear_422(app, fields, message):

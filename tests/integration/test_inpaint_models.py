@@ -64,7 +64,7 @@ def test_an_inpainting_model_is_listed_as_one_and_inpaints(app):
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({}, "model"),  # text alone
+        ({}, "init_image"),  # text alone
         ({"init_image": "PICTURE"}, "mask"),  # img2img without a mask
         ({"init_image": "PICTURE", "mask": "PICTURE", "hires": {"scale": 2}}, "hires"),
     ],

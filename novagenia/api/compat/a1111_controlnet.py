@@ -6,16 +6,19 @@ a model; a module that needs one (depth, openpose, …) is a clear 422, never dr
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
 
-from novagenia.api.compat.a1111_protocol import checkpoint_candidates
+from novagenia.api.compat.a1111_protocol import checkpoint_candidates, data_url_of
 from novagenia.api.compat.access import CompatReader
+from novagenia.api.compat.generation import describe_ignored
 from novagenia.api.deps import Context
 from novagenia.models import ModelRegistry
 from novagenia.submission import InvalidInput
 
+logger = logging.getLogger("novagenia.compat.a1111")
 router = APIRouter(prefix="/controlnet", tags=["compat-a1111"])
 
 # extension module name -> (our preprocessor, what its threshold_a / threshold_b set)
@@ -76,7 +79,16 @@ def _unit(index: int, arg: dict[str, Any], registry: ModelRegistry) -> dict[str,
         "guidance_end": arg.get("guidance_end", 1.0),
     }
     if image:
-        unit["image"] = image if image.startswith("data:") else f"data:image/png;base64,{image}"
+        if not isinstance(image, str):
+            raise InvalidInput(where, "image must be one base64 picture")
+        unit["image"] = data_url_of(image)
+    ignored = {
+        key: arg[key]
+        for key in ("resize_mode", "processor_res", "pixel_perfect", "guess_mode", "mask")
+        if arg.get(key) not in (None, False, "", -1, 512, "Crop and Resize", "Resize and Fill", 0)
+    }
+    if ignored:
+        logger.info("controlnet unit %d: not used here: %s", index, describe_ignored(ignored))
     return unit
 
 

@@ -18,6 +18,7 @@ from novagenia.api.compat.a1111_protocol import (
     Txt2ImgRequest,
     checkpoint_candidates,
     choose_sampler,
+    data_url_of,
 )
 from novagenia.api.compat.generation import b64, describe_ignored, png_parameters, resolve_foreign
 from novagenia.api.deps import AppContext
@@ -46,7 +47,7 @@ FIELD_NAMES = {
 def image_fields(body: Img2ImgRequest) -> dict[str, Any]:
     """img2img's picture, strength and mask as a job's fields."""
     images: dict[str, Any] = {
-        "init_image": _data_url(body.init_images[0]),
+        "init_image": data_url_of(body.init_images[0]),
         "strength": body.denoising_strength,
     }
     upscale = sd_upscale(body)
@@ -54,7 +55,7 @@ def image_fields(body: Img2ImgRequest) -> dict[str, Any]:
         images["upscale"] = upscale
     if body.mask:
         images |= {
-            "mask": _data_url(body.mask),
+            "mask": data_url_of(body.mask),
             "mask_blur": body.mask_blur,
             "invert_mask": bool(body.inpainting_mask_invert),
             "mask_crop_padding": body.inpaint_full_res_padding if body.inpaint_full_res else None,
@@ -73,19 +74,19 @@ def sd_upscale(body: Img2ImgRequest) -> dict[str, Any] | None:
     if str(extra.get("script_name") or "").casefold() != SD_UPSCALE:
         return None
     args = extra.get("script_args") or []
+    if not isinstance(args, list):
+        raise InvalidInput("script_args", "SD upscale takes [info, overlap, upscaler, scale]")
     overlap = args[1] if len(args) > 1 else 64
     upscaler = args[2] if len(args) > 2 else "Lanczos"
     scale = args[3] if len(args) > 3 else 2.0
+    # A1111's web UI sends the upscaler's index in its list: 0 None, 1 Lanczos, 2 Nearest…
+    if isinstance(upscaler, int) and not isinstance(upscaler, bool):
+        upscaler = ("None", "Lanczos")[upscaler] if upscaler in (0, 1) else upscaler
     if str(upscaler).casefold() not in UPSCALERS:
         raise InvalidInput(
             "script_args", f"upscaler {upscaler!r} is not available here: Lanczos or None"
         )
     return {"scale": scale, "overlap": overlap}
-
-
-def _data_url(image: str) -> str:
-    """A1111 clients send data URLs or raw base64 (ControlNet's habit)."""
-    return image if image.startswith("data:") else f"data:image/png;base64,{image}"
 
 
 def model_for(body: Txt2ImgRequest, registry: ModelRegistry, default: str) -> str:
@@ -151,7 +152,7 @@ def job_requests(
             "sampler": _sampler_on(choice.sampler, capabilities),
             "batch_size": body.batch_size,
             "tiling": body.tiling,
-            "hires": _hires_for(body),
+            "hires": _hires_for(body, capabilities),
             "controlnet": controlnet_units(body, context.registry),
             **_guidance_for(body, capabilities),
             **images,
@@ -165,16 +166,21 @@ def job_requests(
     ]
 
 
-def _hires_for(body: Txt2ImgRequest) -> dict[str, Any] | None:
+def _hires_for(body: Txt2ImgRequest, capabilities: Capabilities | None) -> dict[str, Any] | None:
     """`enable_hr` and its `hr_*` fields as the job's hires fix: `hr_upscaler` Lanczos
-    (also for None, which resizes), or one of the Latent upscalers; another (an ESRGAN…)
-    is logged as ignored and Lanczos used."""
+    (also for None, which resizes), or one of the Latent upscalers where the model takes
+    latents and the pass redraws; otherwise (an ESRGAN, Latent on Flux…) Lanczos, logged."""
     if not body.enable_hr:
         return None
     name = (body.model_extra or {}).get("hr_upscaler") or "Lanczos"
     upscaler = UPSCALERS_BY_A1111_NAME.get(str(name).casefold())
+    latent_here = (
+        capabilities is not None and capabilities.latent_upscale and body.denoising_strength > 0
+    )
+    if upscaler is not None and upscaler.startswith("latent") and not latent_here:
+        upscaler = None
     if upscaler is None:
-        logger.info("txt2img: upscaler %r is not here; the hires fix uses Lanczos", name)
+        logger.info("txt2img: upscaler %r does not apply here; the hires fix uses Lanczos", name)
     return {
         "scale": body.hr_scale,
         "strength": body.denoising_strength,

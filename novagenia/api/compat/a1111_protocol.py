@@ -258,3 +258,8 @@ def checkpoint_candidates(title: str) -> list[str]:
         if bare.endswith(suffix):
             return [bare, bare.removesuffix(suffix)]
     return [bare]
+
+
+def data_url_of(image: str) -> str:
+    """A1111 clients send data URLs or raw base64 (ControlNet's habit)."""
+    return image if image.startswith("data:") else f"data:image/png;base64,{image}"

@@ -42,7 +42,6 @@ from novagenia.api.compat.generation import (
     data_url,
     describe_ignored,
     new_job_ids,
-    png_parameters,
     read_pngs,
     resolve_foreign,
     run_jobs,
@@ -236,7 +235,12 @@ async def vary_images(request: Request, context: Context, caller: CompatCaller) 
     """Multipart form: `image` and the fields of a generation, its prompt optional: `n`
     pictures like the given one, each redrawn by img2img (`strength`) with its own seed."""
     _, body, data = await _image_form(request, context, ImageVariationRequest, max_files=1)
-    prompt = body.prompt or _embedded_prompt(data)
+    limit = int(context.args.max_input_mb * 1024 * 1024)
+    try:  # checked (size, pixels, format) before anything reads its text chunks
+        picture = await asyncio.to_thread(decode_image, data, limit)
+    except InvalidImage as exc:
+        raise InvalidInput("image", str(exc)) from None
+    prompt = body.prompt or _embedded_prompt(picture)
     if not prompt:
         raise InvalidInput(
             "prompt",
@@ -264,13 +268,10 @@ async def _image_form(
     return form, body, await image.read(int(context.args.max_input_mb * 1024 * 1024) + 1)
 
 
-def _embedded_prompt(data: bytes) -> str | None:
+def _embedded_prompt(picture: Image.Image) -> str | None:
     """The prompt of A1111-style PNG parameters: the lines before `Negative prompt:`
     and the settings line."""
-    try:
-        lines = png_parameters(data).strip().split("\n")
-    except (OSError, ValueError):
-        return None  # not a PNG with text: the image check says what is wrong
+    lines = str(picture.info.get("parameters", "")).strip().split("\n")
     if len(lines) < 2:
         return None
     prompt = []

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from PIL import Image
 from pydantic import TypeAdapter, ValidationError
 
-from novagenia.api.deps import Context
+from novagenia.api.deps import Caller, Context
 from novagenia.api.schemas import (
     ControlNetList,
     ControlNetOut,
@@ -20,6 +20,8 @@ from novagenia.api.schemas import (
 )
 from novagenia.controlnet.preprocessors import Preprocessor
 from novagenia.inputs import InputNotFound
+from novagenia.models import ModelNotDeletable, ModelNotFound
+from novagenia.paths import UnsafeName
 from novagenia.submission import InvalidInput
 
 router = APIRouter(prefix="/controlnet", tags=["controlnet"])
@@ -40,6 +42,24 @@ async def list_controlnets(context: Context) -> ControlNetList:
             for c in found
         ]
     )
+
+
+@router.delete(
+    "/models/{model_id:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses={403: {"description": "The embedded one."}, 404: {"description": "Not installed."}},
+)
+async def delete_controlnet(model_id: str, context: Context, caller: Caller) -> Response:
+    """Removes an installed ControlNet. Jobs that name it afterwards are refused; one
+    already queued fails with the reason."""
+    try:
+        await asyncio.to_thread(context.registry.delete_controlnet, model_id)
+    except (ModelNotFound, UnsafeName):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ControlNet {model_id!r}") from None
+    except ModelNotDeletable as exc:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(exc)) from None
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/preprocessors", response_model=PreprocessorList)

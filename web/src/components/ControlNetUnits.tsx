@@ -53,7 +53,7 @@ export function ControlNetUnits({ units, onChange, family, startImage, size, dis
             <label className="label" htmlFor={`cn-model-${index}`}>
               Model
             </label>
-            <select id={`cn-model-${index}`} value={unit.model} onChange={(e) => change(index, { model: e.target.value })}>
+            <select id={`cn-model-${index}`} value={unit.model} disabled={disabled} onChange={(e) => change(index, { model: e.target.value })}>
               {!fitting.some((c) => c.id === unit.model) && <option value={unit.model}>{unit.model}</option>}
               {fitting.map((c) => (
                 <option key={c.id} value={c.id}>
@@ -67,6 +67,7 @@ export function ControlNetUnits({ units, onChange, family, startImage, size, dis
             <select
               id={`cn-pre-${index}`}
               value={unit.preprocessor}
+              disabled={disabled}
               onChange={(e) => change(index, { preprocessor: e.target.value as PreprocessorName })}
             >
               {PREPROCESSORS.map((name) => (
@@ -111,7 +112,7 @@ export function ControlNetUnits({ units, onChange, family, startImage, size, dis
               value={unit.guidance_end}
               onChange={(guidance_end) => change(index, { guidance_end: Math.max(guidance_end, unit.guidance_start + 0.05) })}
             />
-            <button type="button" className="btn small" onClick={() => onChange(units.filter((_, i) => i !== index))}>
+            <button type="button" className="btn small" disabled={disabled} onClick={() => onChange(units.filter((_, i) => i !== index))}>
               Remove ControlNet {index + 1}
             </button>
           </fieldset>

@@ -51,13 +51,17 @@ export function MaskPainter({ image, onChange, disabled }: Props) {
     context.stroke();
     last.current = to;
   };
+  // uploads can finish out of order: only the latest stroke's mask is kept
+  const latest = useRef(0);
   const upload = () => {
+    const stroke = ++latest.current;
     canvas.current?.toBlob(async (blob) => {
       if (!blob) return;
       const form = new FormData();
       form.append("file", blob, "mask.png");
       try {
-        onChange(await api<InputImage>("/inputs", { method: "POST", body: form }));
+        const mask = await api<InputImage>("/inputs", { method: "POST", body: form });
+        if (stroke === latest.current) onChange(mask);
       } catch (err) {
         reportError("Could not use the mask", err);
       }
@@ -75,6 +79,7 @@ export function MaskPainter({ image, onChange, disabled }: Props) {
     upload();
   };
   const clear = () => {
+    latest.current += 1; // an upload still under way must not bring the old mask back
     const context = canvas.current?.getContext("2d");
     if (!context) return;
     context.fillStyle = "black";
