@@ -12,6 +12,7 @@ import torch
 from diffusers import (
     AutoencoderDC,
     AutoencoderKL,
+    ControlNetModel,
     DPMSolverMultistepScheduler,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -339,6 +340,24 @@ def save_tiny_family(name: str, target: Path) -> Path:
     """Builds `name` (a key of BUILDERS) with fixed random weights into `target`."""
     torch.manual_seed(0)
     BUILDERS[name]().save_pretrained(target, safe_serialization=True)
+    return target
+
+
+def save_tiny_controlnet(name: str, target: Path) -> Path:
+    """A random ControlNet made from `name`'s UNet (a key of BUILDERS), its conditioning
+    embedding downsampling pictures by the family VAE's own factor."""
+    torch.manual_seed(0)
+    pipeline = BUILDERS[name]()
+    downsamplings = len(pipeline.vae.config.block_out_channels) - 1
+    channels = tuple(16 * 2**i for i in range(downsamplings + 1))
+    controlnet = ControlNetModel.from_unet(
+        pipeline.unet, conditioning_embedding_out_channels=channels
+    )
+    # from_unet starts its output convolutions at zero (no effect until trained)
+    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]
+    for conv in zero_convs:
+        torch.nn.init.normal_(conv.weight, std=0.05)
+    controlnet.save_pretrained(target, safe_serialization=True)
     return target
 
 

@@ -21,6 +21,7 @@ from tests.served import TERMINAL, ServedApp, served_app
 from tests.tiny_families import (
     BUILDERS,
     KOHYA_LAYERS,
+    save_tiny_controlnet,
     save_tiny_family,
     write_family_lora,
     write_kohya_lora,
@@ -46,6 +47,7 @@ def app(tmp_path_factory):
     data = tmp_path_factory.mktemp("data")
     for name in BUILDERS:
         save_tiny_family(name, data / "models" / "tiny" / name)
+    save_tiny_controlnet("tiny-sdxl", data / "models" / "tiny" / "tiny-sdxl-controlnet")
     for name in LORA_FAMILIES:
         write_family_lora(name, data / "loras" / f"{name}.safetensors", seed=1)
     for name in KOHYA_LAYERS:
@@ -292,3 +294,28 @@ def test_image_inputs_run_on_every_family_that_takes_them(app: ServedApp, name: 
     same_right = np.abs(redrawn[:, right] - kept[:, right]).mean()
     new_left = np.abs(redrawn[:, left] - kept[:, left]).mean()
     assert new_left > 3 and same_right < new_left * 0.75, (same_right, new_left)
+
+
+def test_a_controlnet_guides_sdxl_and_is_refused_elsewhere(app: ServedApp):
+    """A ControlNet made for SDXL (from the tiny SDXL UNet, random): its units change
+    SDXL's picture in txt2img, img2img and inpainting; another family or an SD model
+    refuses it at submit."""
+    listed = app.http.get("/api/v1/controlnet/models").json()["controlnets"]
+    controlnet = next(c for c in listed if c["id"] == "tiny/tiny-sdxl-controlnet")
+    assert controlnet["family"] == "sdxl"
+    picture = Image.new("RGB", (SIZE, SIZE), "black")
+    picture.paste((255, 255, 255), (8, 8, SIZE // 2, SIZE // 2))
+    image = app.upload(picture)["id"]
+    unit = {"model": "tiny/tiny-sdxl-controlnet", "image": image, "preprocessor": "canny"}
+    base = {"prompt": "a cat", "model": model("tiny-sdxl"), "steps": STEPS, "seed": 5}
+    for extra in ({}, {"init_image": image}, {"init_image": image, "mask": image}):
+        plain = app.wait(app.submit(**base, **extra, width=SIZE, height=SIZE)["id"])
+        guided = app.wait(
+            app.submit(**base, **extra, width=SIZE, height=SIZE, controlnet=[unit])["id"]
+        )
+        assert plain["status"] == guided["status"] == "succeeded", guided["error"]
+        assert (app.pixels(plain) != app.pixels(guided)).any(), extra
+    for name, words in (("tiny-sd3", "not supported"), (None, "other models")):
+        body = {"prompt": "a cat", "controlnet": [unit]} | ({"model": model(name)} if name else {})
+        refused = app.http.post("/api/v1/jobs", json=body)
+        assert refused.status_code == 422 and words in refused.text, refused.text
