@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -104,16 +105,11 @@ class ModelRegistry:
         return TINY_SHAPES if self._packaged_dir(TINY_SHAPES) else TINY_RANDOM
 
     def list(self) -> list[ModelInfo]:
-        found: dict[str, ModelInfo] = {}
+        found = {
+            model_id: _describe(model_id, folder, source)
+            for model_id, folder, source in self._folders("model_index.json")
+        }
         if self.models_dir.is_dir():
-            for index in sorted(self.models_dir.glob("*/model_index.json")) + sorted(
-                self.models_dir.glob("*/*/model_index.json")
-            ):
-                model_dir = index.parent
-                model_id = model_dir.relative_to(self.models_dir).as_posix()
-                parts = model_dir.relative_to(self.models_dir).parts
-                if parts[0] != EMBEDDED_NAMESPACE and not any(p.startswith(".") for p in parts):
-                    found[model_id] = _describe(model_id, model_dir, "local")
             for checkpoint in sorted(self.models_dir.glob("*" + SINGLE_FILE_SUFFIX)) + sorted(
                 self.models_dir.glob("*/*" + SINGLE_FILE_SUFFIX)
             ):
@@ -124,12 +120,23 @@ class ModelRegistry:
                         found[model_id] = self.get(model_id)
                     except (ModelNotFound, UnsafeName):
                         continue
-        for index in sorted(EMBEDDED_DIR.glob("*/model_index.json")):
-            model_id = f"{EMBEDDED_NAMESPACE}/{index.parent.name}"
-            found[model_id] = _describe(model_id, index.parent, "embedded")
         if TINY_RANDOM not in found:
             found[TINY_RANDOM] = self.get(TINY_RANDOM)
         return sorted(found.values(), key=lambda m: m.id)
+
+    def _folders(self, marker: str) -> Iterator[tuple[str, Path, str]]:
+        """(id, folder, source) of every folder holding the file `marker`: the installed
+        ones (one or two levels deep, none hidden, none in the embedded namespace),
+        then the embedded ones."""
+        if self.models_dir.is_dir():
+            for path in sorted(self.models_dir.glob(f"*/{marker}")) + sorted(
+                self.models_dir.glob(f"*/*/{marker}")
+            ):
+                parts = path.parent.relative_to(self.models_dir).parts
+                if parts[0] != EMBEDDED_NAMESPACE and not any(p.startswith(".") for p in parts):
+                    yield "/".join(parts), path.parent, "local"
+        for path in sorted(EMBEDDED_DIR.glob(f"*/{marker}")):
+            yield f"{EMBEDDED_NAMESPACE}/{path.parent.name}", path.parent, "embedded"
 
     def get(self, model_id: str) -> ModelInfo:
         """Describes an installed model; raises ModelNotFound (or UnsafeName)."""
@@ -154,23 +161,11 @@ class ModelRegistry:
         raise ModelNotFound(model_id)
 
     def controlnets(self) -> list[ControlNetInfo]:
-        found: dict[str, ControlNetInfo] = {}
-        if self.models_dir.is_dir():
-            for config in sorted(self.models_dir.glob("*/config.json")) + sorted(
-                self.models_dir.glob("*/*/config.json")
-            ):
-                parts = config.parent.relative_to(self.models_dir).parts
-                if parts[0] == EMBEDDED_NAMESPACE or any(p.startswith(".") for p in parts):
-                    continue
-                info = _describe_controlnet("/".join(parts), config.parent, "local")
-                if info is not None:
-                    found[info.id] = info
-        for config in sorted(EMBEDDED_DIR.glob("*/config.json")):
-            model_id = f"{EMBEDDED_NAMESPACE}/{config.parent.name}"
-            info = _describe_controlnet(model_id, config.parent, "embedded")
-            if info is not None:
-                found[model_id] = info
-        return sorted(found.values(), key=lambda c: c.id)
+        found = (
+            _describe_controlnet(model_id, folder, source)
+            for model_id, folder, source in self._folders("config.json")
+        )
+        return sorted((c for c in found if c is not None), key=lambda c: c.id)
 
     def controlnet(self, model_id: str) -> ControlNetInfo:
         """Describes an installed ControlNet; raises ModelNotFound (or UnsafeName)."""

@@ -130,11 +130,11 @@ def resolve_request(
     if upscale is not None and (width > upscale.width or height > upscale.height):
         raise InvalidInput("upscale", f"the tiles ({width}×{height}) must fit the upscaled picture")
     if upscale is not None:
-        work = len(upscale.tiles(width, height)) * steps
-        if work > UPSCALE_WORK_FACTOR * args.max_steps:
+        tiles = len(upscale.tiles(width, height))
+        if tiles * steps > UPSCALE_WORK_FACTOR * args.max_steps:
             raise InvalidInput(
                 "upscale",
-                f"{len(upscale.tiles(width, height))} tiles of {width}×{height} at {steps} "
+                f"{tiles} tiles of {width}×{height} at {steps} "
                 f"steps is more than {UPSCALE_WORK_FACTOR}× a job's step limit; ask for "
                 "larger tiles (width, height), fewer steps or a smaller scale",
             )

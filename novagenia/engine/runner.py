@@ -192,12 +192,14 @@ class JobRunner:
         holds `loaded` (LoadedPipeline.acquire) from before the claim."""
         try:
             plan = await asyncio.to_thread(plan.with_images, self.inputs)
-            controlnets = await asyncio.to_thread(
-                self.controlnets.get,
-                [unit.model for unit in plan.request.controlnet],
-                loaded.pipeline._execution_device,
-                loaded.pipeline.dtype,
-            )
+            controlnets = None
+            if plan.request.controlnet:
+                controlnets = await asyncio.to_thread(
+                    self.controlnets.get,
+                    [unit.model for unit in plan.request.controlnet],
+                    loaded.pipeline._execution_device,
+                    loaded.pipeline.dtype,
+                )
         except Exception as exc:  # an input or a ControlNet deleted since submitted
             return BatchOutcome(images=None, error=exc, stopped=set())
         async with self.device_lock:

@@ -31,10 +31,6 @@ def app(tmp_path_factory):
         yield served
 
 
-def upload(app, image: Image.Image) -> str:
-    return app.upload(image)["id"]
-
-
 def iou(image: Image.Image, sample: Sample) -> float:
     got, want = analyse(image)["mask"], analyse(draw(sample))["mask"]
     return float((got & want).sum() / (got | want).sum())
@@ -62,7 +58,7 @@ def test_the_embedded_controlnet_and_the_preprocessors_are_listed(app):
 
 
 def test_the_preview_is_the_control_map_a_job_gets(app):
-    picture = upload(app, draw(TOP_LEFT))
+    picture = app.upload(draw(TOP_LEFT))["id"]
     response = app.http.get(
         "/api/v1/controlnet/preprocess",
         params={"image": picture, "preprocessor": "canny", "low_threshold": 50},
@@ -82,7 +78,7 @@ def test_the_preview_is_the_control_map_a_job_gets(app):
 
 
 def test_the_shape_lands_where_its_edges_are(app):
-    edges = upload(app, draw(TOP_LEFT))
+    edges = app.upload(draw(TOP_LEFT))["id"]
     unit = {"model": CANNY, "image": edges, "preprocessor": "canny"}
     guided = run(app, seed=SEEDS[0], controlnet=[unit])
     free = run(app, seed=SEEDS[0])
@@ -97,11 +93,11 @@ def test_the_shape_lands_where_its_edges_are(app):
 
 
 def test_a_unit_without_an_image_follows_the_init_image_in_img2img_and_inpainting(app):
-    init = upload(app, draw(TOP_LEFT))
+    init = app.upload(draw(TOP_LEFT))["id"]
     mask = Image.new("L", (64, 64), 255)
     unit = {"model": CANNY, "preprocessor": "canny", "weight": 0.8, "guidance_end": 0.8}
     redrawn = run(app, seed=4, init_image=init, strength=0.9, controlnet=[unit])
-    inpainted = run(app, seed=4, init_image=init, mask=upload(app, mask), controlnet=[unit])
+    inpainted = run(app, seed=4, init_image=init, mask=app.upload(mask)["id"], controlnet=[unit])
     for done in (redrawn, inpainted):
         for info in done["images"]:
             assert iou(app.image(info["url"]), TOP_LEFT) > 0.4

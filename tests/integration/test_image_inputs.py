@@ -26,10 +26,6 @@ def app(tmp_path_factory):
         yield served
 
 
-def upload(app, image: Image.Image) -> dict:
-    return app.upload(image)
-
-
 def generate(app, prompt: str, **fields) -> dict:
     job = app.submit(
         model=TINY_SHAPES, prompt=prompt, steps=20, guidance_scale=6.0, seed=1, **fields
@@ -40,15 +36,15 @@ def generate(app, prompt: str, **fields) -> dict:
 
 
 def test_an_uploaded_input_is_stored_once_and_served_back(app):
-    first = upload(app, draw(SQUARE))
+    first = app.upload(draw(SQUARE))
     assert (first["width"], first["height"]) == (64, 64)
-    assert upload(app, draw(SQUARE))["id"] == first["id"]
+    assert app.upload(draw(SQUARE))["id"] == first["id"]
     stored = app.image(first["url"])
     assert np.array_equal(np.asarray(stored), np.asarray(draw(SQUARE)))
 
 
 def test_img2img_keeps_the_inputs_layout_and_follows_the_prompt(app):
-    square = upload(app, draw(SQUARE))
+    square = app.upload(draw(SQUARE))
     job = app.submit(
         model=TINY_SHAPES,
         prompt=prompt_for("red", "circle", "blue"),
@@ -77,7 +73,7 @@ def test_a_data_url_is_stored_as_an_input(app):
     done = generate(
         app, prompt_for("yellow", "square", "black"), init_image=url, strength=0.5, batch_size=2
     )
-    assert done["request"]["init_image"] == upload(app, draw(SQUARE))["id"]
+    assert done["request"]["init_image"] == app.upload(draw(SQUARE))["id"]
     assert len(done["images"]) == 2  # one init image, repeated over the batch
     for image in done["images"]:  # (at half strength the corners may round off)
         picture = app.image(image["url"])
@@ -91,8 +87,8 @@ def test_inpainting_redraws_the_masked_part_only(app):
     done = generate(
         app,
         prompt_for("green", "square", "black"),
-        init_image=upload(app, draw(SQUARE))["id"],
-        mask=upload(app, mask)["id"],
+        init_image=app.upload(draw(SQUARE))["id"],
+        mask=app.upload(mask)["id"],
         mask_blur=0,
         strength=1.0,
     )
@@ -190,8 +186,8 @@ def test_inpainting_only_the_masked_area_leaves_the_rest_untouched(app):
     done = generate(
         app,
         prompt_for("green", "square", "black"),
-        init_image=upload(app, square)["id"],
-        mask=upload(app, mask)["id"],
+        init_image=app.upload(square)["id"],
+        mask=app.upload(mask)["id"],
         mask_blur=0,
         strength=1.0,
         mask_crop_padding=4,
@@ -213,7 +209,7 @@ def test_a_tiled_upscale_redraws_a_picture_twice_as_large_tile_by_tile(app):
         steps=10,
         guidance_scale=6.0,
         seed=2,
-        init_image=upload(app, draw(SQUARE))["id"],
+        init_image=app.upload(draw(SQUARE))["id"],
         strength=0.3,
         upscale={"scale": 2, "overlap": 32},
     )
@@ -241,8 +237,8 @@ def test_a_tiled_upscale_redraws_a_picture_twice_as_large_tile_by_tile(app):
     ],
 )
 def test_a_tiled_upscale_it_cannot_do_is_a_clear_422(app, fields, message):
-    image = upload(app, draw(SQUARE))["id"]
-    big = upload(app, Image.new("RGB", (1024, 1024), "white"))["id"]
+    image = app.upload(draw(SQUARE))["id"]
+    big = app.upload(Image.new("RGB", (1024, 1024), "white"))["id"]
     body = {"model": TINY_SHAPES, "prompt": "a red circle", **fields}
     for key in ("init_image", "mask"):
         if key in body:

@@ -25,14 +25,16 @@ export function MaskPainter({ image, onChange, disabled }: Props) {
   const width = image.width || 512;
   const height = image.height || 512;
 
-  // a new start picture starts a new mask
-  useEffect(() => {
+  /** Black all over: nothing to redraw. */
+  const blank = () => {
     const context = canvas.current?.getContext("2d");
     if (!context) return;
     context.fillStyle = "black";
     context.fillRect(0, 0, width, height);
     setPainted(false);
-  }, [image.id, width, height]);
+  };
+  // a new start picture starts a new mask
+  useEffect(blank, [image.id, width, height]);
 
   const point = (e: React.PointerEvent<HTMLCanvasElement>) => {
     const box = e.currentTarget.getBoundingClientRect();
@@ -80,11 +82,7 @@ export function MaskPainter({ image, onChange, disabled }: Props) {
   };
   const clear = () => {
     latest.current += 1; // an upload still under way must not bring the old mask back
-    const context = canvas.current?.getContext("2d");
-    if (!context) return;
-    context.fillStyle = "black";
-    context.fillRect(0, 0, width, height);
-    setPainted(false);
+    blank();
     onChange(null);
   };
 
