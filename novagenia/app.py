@@ -13,7 +13,7 @@ from ray.serve.config import RequestRouterConfig
 
 from novagenia.api.ingress import Ingress
 from novagenia.config import AppArgs
-from novagenia.detached import NAMESPACE
+from novagenia.detached import existing_actor
 from novagenia.engine.deployment import Diffusion
 
 logger = logging.getLogger("novagenia")
@@ -81,10 +81,8 @@ def remove_detached_actors(args: AppArgs) -> list[str]:
     deliberate clean-up. Their data (SQLite, models) stays on disk."""
     removed = []
     for name in (args.board_name, args.downloader_name):
-        try:
-            actor = ray.get_actor(name, namespace=NAMESPACE)
-        except ValueError:
-            continue
-        ray.kill(actor, no_restart=True)
-        removed.append(name)
+        actor = existing_actor(name)
+        if actor is not None:
+            ray.kill(actor, no_restart=True)
+            removed.append(name)
     return removed

@@ -26,3 +26,11 @@ def detached_actor(cls: type, name: str, *args: Any, **options: Any) -> ray.acto
         "resources": {"node:__internal_head__": 0.001},
     }
     return ray.remote(cls).options(**(defaults | options)).remote(*args)
+
+
+def existing_actor(name: str) -> ray.actor.ActorHandle | None:
+    """The actor `name` when it was created (running or restarting), else None."""
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return None

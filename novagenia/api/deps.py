@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 
 from novagenia.api.fanout import EventFanout
 from novagenia.config import AppArgs
+from novagenia.hub.downloader import DownloaderHandle
 from novagenia.inputs import InputStore
 from novagenia.loras.library import LoraLibrary
 from novagenia.models import ModelRegistry
@@ -27,7 +28,7 @@ class AppContext:
     registry: ModelRegistry
     store: OutputStore
     fanout: EventFanout
-    downloader: Any  # the Model Hub's HubDownloader actor handle
+    downloader: DownloaderHandle  # the Model Hub's downloads (an actor, started on demand)
     loras: LoraLibrary
     inputs: InputStore
 

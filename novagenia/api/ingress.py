@@ -35,7 +35,7 @@ from novagenia.api.routes import (
 )
 from novagenia.api.schemas import StreamEvent
 from novagenia.config import AppArgs
-from novagenia.hub.downloader import get_downloader
+from novagenia.hub.downloader import DownloaderHandle
 from novagenia.inputs import InputStore
 from novagenia.jobs.actor import get_board
 from novagenia.logs import configure_logging
@@ -163,7 +163,7 @@ class Ingress:
             registry=ModelRegistry(self.args.models_dir, self.args.default_model),
             store=OutputStore(self.args.resolved_output_uri),
             fanout=EventFanout(board),
-            downloader=get_downloader(self.args),
+            downloader=DownloaderHandle(self.args),
             loras=LoraLibrary(self.args.loras_dir),
             inputs=InputStore(self.args.resolved_output_uri),
         )

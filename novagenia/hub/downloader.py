@@ -21,7 +21,7 @@ import httpx2
 import ray
 
 from novagenia.config import AppArgs
-from novagenia.detached import detached_actor
+from novagenia.detached import detached_actor, existing_actor
 from novagenia.hub.errors import DownloadNotFound, HubConflict, HubError, HubUnavailable
 from novagenia.hub.plan import DownloadPlan, model_dir, partial_dir, plan_download
 from novagenia.hub.protocol import ACTIVE, Download, DownloadRequest, DownloadStatus
@@ -174,8 +174,31 @@ class HubDownloader:
         return self.downloads.cancel(download_id)
 
 
+class DownloaderHandle:
+    """An ingress replica's way to the HubDownloader actor, which the first download
+    starts rather than the app: its process imports torch and diffusers (3-4 s of CPU,
+    a few hundred MB), which a server that never downloads should not pay, least of all
+    while it runs its first jobs (on 2 cores it slowed them by a third; bench, 2026-12-06)."""
+
+    def __init__(self, args: AppArgs) -> None:
+        self._args = args
+        self._actor: ray.actor.ActorHandle | None = None
+
+    async def started(self) -> ray.actor.ActorHandle:
+        """The actor, created now if no download has created it yet."""
+        if self._actor is None:
+            self._actor = await asyncio.to_thread(get_downloader, self._args)
+        return self._actor
+
+    async def running(self) -> ray.actor.ActorHandle | None:
+        """The actor if some download created it (through any ingress replica)."""
+        if self._actor is None:
+            self._actor = await asyncio.to_thread(existing_actor, self._args.downloader_name)
+        return self._actor
+
+
 def get_downloader(args: AppArgs) -> ray.actor.ActorHandle:
-    """Created on first use, pinned to the head node like the board. A restart loses
+    """Created on the first download, pinned to the head node like the board. A restart loses
     the list of downloads, not their files: POST the repo again to resume."""
     return detached_actor(
         HubDownloader,

@@ -18,6 +18,7 @@ from diffusers import ControlNetModel
 from PIL import Image
 
 from novagenia.app import remove_detached_actors
+from novagenia.detached import existing_actor
 from novagenia.embedded.random_tiny import build_tiny_random_pipeline
 from tests.hub_server import HubRepo, local_hub
 from tests.served import TINY, served_app
@@ -120,6 +121,17 @@ def models(app) -> dict[str, dict]:
     return {m["id"]: m for m in response.json()["models"]}
 
 
+def test_the_downloader_starts_with_the_first_download(app):
+    """A server that never downloads runs no downloader process (it imports torch)."""
+    assert existing_actor(app.args.downloader_name) is None
+    assert app.http.get("/api/v1/hub/downloads").json() == {"downloads": []}
+    missing = app.http.get("/api/v1/hub/downloads/nope")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "no download with id nope"}
+    assert app.http.delete("/api/v1/hub/downloads/nope").status_code == 404
+    assert existing_actor(app.args.downloader_name) is None  # the next test starts it
+
+
 def test_search_through_the_api(app):
     response = app.http.get("/api/v1/hub/search", params={"q": "tiny", "limit": 5})
     assert response.status_code == 200, response.text
@@ -135,6 +147,7 @@ def test_search_through_the_api(app):
 def test_download_with_progress_then_generate(app):
     assert REPO not in models(app)
     started, events = download(app, REPO)
+    assert existing_actor(app.args.downloader_name) is not None
     assert started["status"] in ("queued", "running") and started["model_id"] == REPO
     final = events[-1]
     assert final["status"] == "succeeded", final["error"]

@@ -6,7 +6,8 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, status
 
-from novagenia.api.deps import Caller, Context
+from novagenia.api.deps import AppContext, Caller, Context
+from novagenia.hub.errors import DownloadNotFound
 from novagenia.hub.protocol import Download, DownloadList, DownloadRequest, HubSearch, HubSort
 from novagenia.hub.search import SEARCH_TIMEOUT_S, search_within
 from novagenia.hub.settings import HubSettings
@@ -55,17 +56,28 @@ async def start_download(body: DownloadRequest, context: Context, caller: Caller
     or pickled weights only, 409 installed, 507 no room), then downloads in the
     background. The same repo again while it runs gives the running download; after a
     failure or cancel it resumes."""
-    return await context.downloader.start.remote(body)
+    downloader = await context.downloader.started()
+    return await downloader.start.remote(body)
 
 
 @router.get("/downloads", response_model=DownloadList)
 async def list_downloads(context: Context) -> DownloadList:
-    return DownloadList(downloads=await context.downloader.list.remote())
+    downloader = await context.downloader.running()
+    return DownloadList(downloads=[] if downloader is None else await downloader.list.remote())
+
+
+async def running_downloader(context: AppContext, download_id: str):
+    """The downloader that holds `download_id`; none running means no such download."""
+    downloader = await context.downloader.running()
+    if downloader is None:
+        raise DownloadNotFound(f"no download with id {download_id}")
+    return downloader
 
 
 @router.get("/downloads/{download_id}", response_model=Download, responses=error_responses(404))
 async def get_download(download_id: str, context: Context) -> Download:
-    return await context.downloader.get.remote(download_id)
+    downloader = await running_downloader(context, download_id)
+    return await downloader.get.remote(download_id)
 
 
 @router.delete(
@@ -73,4 +85,5 @@ async def get_download(download_id: str, context: Context) -> Download:
 )
 async def cancel_download(download_id: str, context: Context, caller: Caller) -> Download:
     """Stops at the next chunk; files already complete stay for a later resume."""
-    return await context.downloader.cancel.remote(download_id)
+    downloader = await running_downloader(context, download_id)
+    return await downloader.cancel.remote(download_id)
