@@ -43,11 +43,11 @@ class ProgressReporter:
         self._renders: set[asyncio.Task] = set()
         self.stop: set[str] = set()  # job ids the board says must stop
 
-    def post(self, reports: list[WorkerReport]) -> None:
+    def post(self, report: WorkerReport) -> None:
         """Called from the pipeline thread, once per step: sends now, or with the next
-        step's reports when the board has not answered the last call yet."""
+        step's report when the board has not answered the last call yet."""
         with self._lock:
-            self._pending.extend(reports)
+            self._pending.append(report)
             if time.monotonic() - self._sent_at < MIN_REPORT_INTERVAL_S:
                 return  # steps this fast: the next one comes before the window ends
             if self._in_flight is not None:

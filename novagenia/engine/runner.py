@@ -282,6 +282,7 @@ class JobRunner:
         total = plan.request.total_steps
         first_pass = plan.request.steps  # previews follow it (the hires pass has its own size)
         every = self.args.preview_every_steps
+        job_ids = [job.id for job in jobs]
 
         loop = asyncio.get_running_loop()
 
@@ -293,17 +294,14 @@ class JobRunner:
             elapsed = time.perf_counter() - started
             now = time.time()
             reporter.post(
-                [
-                    ProgressReport(
-                        job_id=job.id,
-                        ts=now,
-                        step=step,
-                        total_steps=total,
-                        elapsed_s=round(elapsed, 3),
-                        eta_s=round(elapsed / step * (total - step), 3),
-                    )
-                    for job in jobs
-                ]
+                ProgressReport(
+                    job_ids=job_ids,
+                    ts=now,
+                    step=step,
+                    total_steps=total,
+                    elapsed_s=round(elapsed, 3),
+                    eta_s=round(elapsed / step * (total - step), 3),
+                )
             )
             if previews and every and step % every == 0 and step < first_pass:
                 latents = spatial_latents(loaded.pipeline, latents, plan)

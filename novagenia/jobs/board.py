@@ -254,15 +254,23 @@ class JobBoard:
     def report(self, worker: str, reports: list[WorkerReport]) -> list[str]:
         """Progress and previews from a worker. Renews its leases and returns the ids of
         its jobs that must stop (cancelled, or no longer its own)."""
+        reported: set[str] = set()
         for report in reports:
-            job = self._active.get(report.job_id)
-            if job is None or job.worker != worker or job.status is not JobStatus.running:
-                continue
-            payload = report.model_dump(exclude={"job_id", "type"})
             if isinstance(report, ProgressReport):
-                job.progress = Progress(**payload)
-            self.events.append(report.type, job.id, **payload)
-        return self.heartbeat(worker, {report.job_id for report in reports})
+                job_ids = report.job_ids
+                payload = report.model_dump(exclude={"job_ids", "type"})
+            else:
+                job_ids = [report.job_id]
+                payload = report.model_dump(exclude={"job_id", "type"})
+            reported.update(job_ids)
+            for job_id in job_ids:
+                job = self._active.get(job_id)
+                if job is None or job.worker != worker or job.status is not JobStatus.running:
+                    continue
+                if isinstance(report, ProgressReport):
+                    job.progress = Progress(**payload)
+                self.events.append(report.type, job.id, **payload)
+        return self.heartbeat(worker, reported)
 
     def complete(self, completion: Completion) -> Job | None:
         """A replica's word on how a job ended (None: not its job any more)."""

@@ -29,8 +29,11 @@ class ClaimRequest(BaseModel):
 
 
 class ProgressReport(BaseModel):
+    """One step of a batch: its jobs share step, time and ETA, so one report carries
+    them all (a batch of 8 sends 1 message per step, not 8)."""
+
     type: Literal["progress"] = "progress"
-    job_id: str
+    job_ids: list[str]
     ts: float = Field(description="When the step ended (Unix time), not when it was heard.")
     step: int = Field(ge=0, description="Steps done, 1-based.")
     total_steps: int

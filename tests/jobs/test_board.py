@@ -178,7 +178,7 @@ def test_cancel_queued_and_running(board):
     assert board.cancel("q").status is JobStatus.cancelled
     running = board.cancel("r")
     assert running.status is JobStatus.running and running.cancel_requested
-    update = ProgressReport(job_id="r", ts=0, step=1, total_steps=20, elapsed_s=0.1)
+    update = ProgressReport(job_ids=["r"], ts=0, step=1, total_steps=20, elapsed_s=0.1)
     assert board.report("w", [update]) == ["r"]
     assert board.cancelled("r", "w").status is JobStatus.cancelled
 
@@ -225,10 +225,22 @@ def test_batch_claims_only_compatible_jobs(board):
     assert [j.id for j in board.claim("m", "w", max_jobs=4)] == ["a", "c"]
 
 
+def test_one_report_carries_a_batch_step_to_each_of_its_jobs(board):
+    for job_id in ("a", "b", "c"):
+        board.submit(job_id, request(), None)
+    board.claim("m", "w", max_jobs=2)  # a and b, in one batch
+    board.cancel("b")
+    step = ProgressReport(job_ids=["a", "b", "c"], ts=0, step=3, total_steps=20, elapsed_s=0.3)
+    assert sorted(board.report("w", [step])) == ["b", "c"]  # cancelled; not w's
+    progress = [e for e in board.events.after(0) if e["type"] == "progress"]
+    assert [(e["job_id"], e["step"]) for e in progress] == [("a", 3), ("b", 3)]
+    assert board.get("a").progress.step == 3 and board.get("c").progress is None
+
+
 def test_events_have_increasing_cursors_and_snapshots(board):
     board.submit("a", request(), None)
     board.claim("m", "w")
-    board.report("w", [ProgressReport(job_id="a", ts=0, step=1, total_steps=20, elapsed_s=0.1)])
+    board.report("w", [ProgressReport(job_ids=["a"], ts=0, step=1, total_steps=20, elapsed_s=0.1)])
     events = board.events.after(0)
     assert [e["type"] for e in events] == ["queued", "started", "progress"]
     cursors = [e["cursor"] for e in events]
