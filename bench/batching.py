@@ -18,10 +18,11 @@ from tests.served import served_app
 BATCH_SIZES = (1, 2, 4, 8)
 
 
-def served_images_per_s(data_dir: Path, batch: int, images: int, steps: int, size: int) -> float:
-    with served_app(
-        data_dir, max_batch_jobs=batch, batch_wait_s=0.05, preview_every_steps=0
-    ) as app:
+def served_images_per_s(
+    data_dir: Path, images: int, steps: int, size: int, **settings: object
+) -> float:
+    """A burst of `images` jobs through an app with `settings` (AppArgs fields)."""
+    with served_app(data_dir, **settings) as app:
         request = {
             key: value for key, value in job_request(0, steps, size).items() if key != "seed"
         }
@@ -41,10 +42,26 @@ def measure_batching(images: int, steps: int, size: int) -> list[tuple[int, floa
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for batch in BATCH_SIZES:
-            served = served_images_per_s(Path(scratch), batch, images, steps, size)
+            served = served_images_per_s(
+                Path(scratch),
+                images,
+                steps,
+                size,
+                max_batch_jobs=batch,
+                batch_wait_s=0.05,
+                preview_every_steps=0,
+            )
             direct = direct_images_per_s(Path(scratch), batch, images, steps, size)
             rows.append((batch, served, direct))
     return rows
+
+
+def measure_default_burst(images: int, steps: int, size: int) -> tuple[float, float]:
+    """(served images/s with the default settings, previews included, direct images/s in
+    batches of 4): the comparison issue 15 states, a user's burst against a plain loop."""
+    with tempfile.TemporaryDirectory() as scratch:
+        served = served_images_per_s(Path(scratch), images, steps, size)
+        return served, direct_images_per_s(Path(scratch), 4, images, steps, size)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 
 - one job at a time, served vs direct (median latency ratio; 128², 20 steps),
 - the step callback → WebSocket event delay (p50, p95),
+- a burst of jobs with the default settings against the direct pipeline in batches of 4,
 - a burst of jobs, served vs direct images/s at batch 1, 2, 4, 8 (64² and 128², 20 steps).
 
     python -m bench.report [--out bench/results/<today>-cpu.md]
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from bench.batching import measure_batching
+from bench.batching import measure_batching, measure_default_burst
 from bench.overhead import measure_overhead
 
 STEPS = 20
@@ -51,6 +52,18 @@ def report() -> str:
         "| phase | ms |",
         "|---|---|",
         *(f"| {name} | {s * 1000:.1f} |" for name, s in overhead.phase_medians_s.items()),
+    ]
+    served, direct = measure_default_burst(BURST_IMAGES, STEPS, 64)
+    lines += [
+        "",
+        f"## A burst of {BURST_IMAGES} images at 64², default settings",
+        "",
+        "The app as `serve_config.yaml` sets it up (batches of up to 8 images as jobs come, "
+        "previews every 5 steps) against the direct pipeline in batches of 4.",
+        "",
+        "| served img/s | direct img/s (batches of 4) | served/direct |",
+        "|---|---|---|",
+        f"| {served:.2f} | {direct:.2f} | **{served / direct:.2f}** |",
     ]
     for size in BURST_SIZES:
         rows = measure_batching(BURST_IMAGES, STEPS, size)
