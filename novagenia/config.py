@@ -205,6 +205,13 @@ class AppArgs(BaseModel):
         description="Events the board keeps for replay; older ones are compacted away "
         "(a client that far behind gets a snapshot of its jobs instead).",
     )
+    idempotency_window_s: float = Field(
+        86_400.0,
+        ge=1,
+        description="How long an `Idempotency-Key` on a submit stands for its job: the same "
+        "key and request within it return that job; the same key with another request is "
+        "a 409. Older keys are forgotten.",
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="When non-empty, state-changing routes need `Authorization: Bearer <key>`. "

@@ -24,6 +24,7 @@ from novagenia.config import AppArgs
 from novagenia.detached import detached_actor
 from novagenia.jobs.board import JobBoard
 from novagenia.jobs.event_log import Event
+from novagenia.jobs.idempotency import IdempotencyKey
 from novagenia.jobs.protocol import ClaimRequest, Completion, WorkerReport
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
@@ -35,6 +36,7 @@ logger = logging.getLogger("novagenia.board")
 
 DIFFUSION_DEPLOYMENT = "Diffusion"
 HOUSEKEEPING_INTERVAL_S = 1.0
+KEY_SWEEP_INTERVAL_S = 60.0
 LOADED_TTL_S = 90.0  # replicas report their loaded models every 30 s
 
 
@@ -52,12 +54,14 @@ class JobBoardActor:
             max_attempts=self.args.max_attempts,
             lease_timeout_s=self.args.lease_timeout_s,
             event_capacity=self.args.event_log_capacity,
+            idempotency_window_s=self.args.idempotency_window_s,
         )
         self._pending_tickets: dict[str, set[str]] = defaultdict(set)
         self._claims: dict[str, tuple[str, list[str]]] = {}  # ticket → (worker, job ids)
         self._ticket_tasks: set[asyncio.Task] = set()
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
+        self._next_key_sweep = 0.0
         self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
 
@@ -72,6 +76,7 @@ class JobBoardActor:
             self.board.max_queue_length = self.args.max_queue_length
             self.board.max_attempts = self.args.max_attempts
             self.board.lease_timeout_s = self.args.lease_timeout_s
+            self.board.idempotency_window_s = self.args.idempotency_window_s
         if diffusion is not None:
             self._diffusion = diffusion
         self._ensure_housekeeping()
@@ -149,6 +154,9 @@ class JobBoardActor:
         job = self.board.submit(job_id, request, user)
         self._dispatch_tickets(job.model)
         return job
+
+    async def reserve_job_ids(self, key: IdempotencyKey, job_ids: list[str]) -> list[str]:
+        return self.board.reserve_job_ids(key, job_ids)
 
     async def begin_model_removal(self, model: str) -> None:
         self.board.begin_model_removal(model)
@@ -242,6 +250,9 @@ class JobBoardActor:
                     logger.warning("job %s: lease expired, now %s", job.id, job.status.value)
                 for model in self.board.queued_models():
                     self._dispatch_tickets(model)
+                if time.monotonic() >= self._next_key_sweep:
+                    self._next_key_sweep = time.monotonic() + KEY_SWEEP_INTERVAL_S
+                    self.board.forget_idempotency_keys()
                 self._metrics.publish()
             except Exception:
                 logger.exception("board housekeeping failed")

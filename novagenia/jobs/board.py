@@ -20,6 +20,7 @@ from typing import Any
 from sortedcontainers import SortedList
 
 from novagenia.jobs.event_log import Event, EventLog
+from novagenia.jobs.idempotency import IdempotencyKey
 from novagenia.jobs.protocol import Completion, ProgressReport, WorkerReport
 from novagenia.jobs.run_order import QueueKey, UserTurns, pick_batch
 from novagenia.jobs.schemas import (
@@ -42,6 +43,10 @@ class JobStateConflict(RuntimeError):
     """The job is not in a state that allows the operation (HTTP 409)."""
 
 
+class IdempotencyConflict(JobStateConflict):
+    """An `Idempotency-Key` sent again with another request (HTTP 409)."""
+
+
 class QueueFull(RuntimeError):
     """The queue holds `max_queue_length` jobs already (HTTP 503)."""
 
@@ -55,9 +60,11 @@ class JobBoard:
         max_attempts: int = 3,
         lease_timeout_s: float = 60.0,
         event_capacity: int = 20_000,
+        idempotency_window_s: float = 86_400.0,
     ) -> None:
         self._store = store
         self.max_queue_length = max_queue_length
+        self.idempotency_window_s = idempotency_window_s
         self.max_attempts = max_attempts
         self.lease_timeout_s = lease_timeout_s
         self.events = EventLog(event_capacity)
@@ -176,6 +183,28 @@ class JobBoard:
         job = self._with_position(job)
         self._emit_state(job)
         return job
+
+    def reserve_job_ids(self, key: IdempotencyKey, job_ids: list[str]) -> list[str]:
+        """The job ids a client's `Idempotency-Key` stands for: those of the request it
+        first came with while it is kept (`idempotency_window_s`), else `job_ids`, kept
+        from now on. Submitting is idempotent on the job id, so a request that dies
+        between this and its submit is completed by the client's retry."""
+        now = time.time()
+        kept = self._store.idempotency_record(key.scope, key.key)
+        if kept is not None and kept[2] >= now - self.idempotency_window_s:
+            fingerprint, kept_ids, _ = kept
+            if fingerprint != key.fingerprint:
+                raise IdempotencyConflict(
+                    f"Idempotency-Key {key.key!r} came before with another request (job "
+                    f"{kept_ids[0]}); a new request needs a new key"
+                )
+            return kept_ids
+        self._store.keep_idempotency_key(key.scope, key.key, key.fingerprint, job_ids, now)
+        return job_ids
+
+    def forget_idempotency_keys(self) -> int:
+        """Drops the keys older than the window (housekeeping)."""
+        return self._store.forget_idempotency_keys(time.time() - self.idempotency_window_s)
 
     def begin_model_removal(self, model: str) -> None:
         """Reserves a model for deletion: refused (JobStateConflict) while jobs for it are

@@ -3,6 +3,7 @@ acknowledged, so a restarted board (or a restarted application) loses nothing.""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterator
@@ -26,6 +27,15 @@ CREATE TABLE IF NOT EXISTS jobs (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    job_ids TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
 """
 
 
@@ -95,6 +105,29 @@ class JobStore:
         params.append(limit)
         rows = self._db.execute(query, params).fetchall()
         return [(seq, job) for seq, job_id, data in rows if (job := _parse(job_id, data))]
+
+    def idempotency_record(self, scope: str, key: str) -> tuple[str, list[str], float] | None:
+        """(fingerprint, job ids, created at) of a client's key, if kept."""
+        row = self._db.execute(
+            "SELECT fingerprint, job_ids, created_at FROM idempotency_keys "
+            "WHERE scope = ? AND key = ?",
+            (scope, key),
+        ).fetchone()
+        return (row[0], json.loads(row[1]), row[2]) if row else None
+
+    def keep_idempotency_key(
+        self, scope: str, key: str, fingerprint: str, job_ids: list[str], created_at: float
+    ) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+            (scope, key, fingerprint, json.dumps(job_ids), created_at),
+        )
+
+    def forget_idempotency_keys(self, before: float) -> int:
+        """Drops keys created before `before`; returns how many."""
+        return self._db.execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?", (before,)
+        ).rowcount
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")

@@ -67,6 +67,28 @@ def test_b64_json_images_have_the_size_and_seeds_asked_for(client):
     assert np.abs(alone - np.asarray(images[1]).astype(int)).max() <= 3
 
 
+def test_a_retry_with_an_idempotency_key_returns_the_first_pictures(client):
+    """No seed: a second job would draw other pictures, so equal bytes mean one job."""
+
+    def generate(prompt: str):
+        return client.images.with_raw_response.generate(
+            model=TINY,
+            prompt=prompt,
+            size="64x64",
+            response_format="b64_json",
+            extra_body=FAST,
+            extra_headers={"Idempotency-Key": "retry-me"},
+        )
+
+    first, again = generate("a red circle"), generate("a red circle")
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.parse().data[0].b64_json == first.parse().data[0].b64_json
+    with pytest.raises(openai.ConflictError) as raised:
+        generate("a blue square")
+    assert raised.value.code == "idempotency_key_reused"
+
+
 def test_url_images_are_absolute_links_to_the_pngs(app, client):
     response = client.images.generate(
         model=TINY, prompt="a blue square", size="128x64", response_format="url", extra_body=FAST

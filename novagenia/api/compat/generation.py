@@ -85,30 +85,35 @@ async def run_jobs(
     job_ids: list[str],
     requests: list[GenerationRequest],
     user: str | None,
+    cancel_on_disconnect: bool = True,
 ) -> list[Job]:
     """Submits the jobs and returns them once all are finished (succeeded, failed or
-    cancelled). If the caller is cancelled (Serve cancels the handler when the HTTP client
-    disconnects) or the wait limit passes, the unfinished jobs are cancelled, so no work
-    is left behind for nobody."""
+    cancelled). If the wait limit passes, or the caller is cancelled (Serve cancels the
+    handler when the HTTP client disconnects) and `cancel_on_disconnect`, the unfinished
+    jobs are cancelled, so no work is left behind for nobody. Jobs that exist already
+    (an idempotent retry) are not submitted again, and may be finished."""
     subscription = await context.fanout.subscribe(frozenset(job_ids))
     try:
+        pending = set()
         for job_id, request in zip(job_ids, requests, strict=True):
-            await context.board.submit.remote(job_id, request, user)
-        await asyncio.wait_for(_until_finished(subscription, job_ids), WAIT_LIMIT_S)
+            job = await context.board.submit.remote(job_id, request, user)
+            if not job.status.finished:
+                pending.add(job_id)
+        await asyncio.wait_for(_until_finished(subscription, pending), WAIT_LIMIT_S)
     except asyncio.TimeoutError:
         await cancel_jobs(context, job_ids)
         raise GenerationTimeout(f"the jobs did not finish within {WAIT_LIMIT_S:g} s") from None
     except BaseException:
-        await cancel_jobs(context, job_ids)
+        if cancel_on_disconnect:
+            await cancel_jobs(context, job_ids)
         raise
     finally:
         context.fanout.unsubscribe(subscription)
     return list(await asyncio.gather(*(context.board.get.remote(i) for i in job_ids)))
 
 
-async def _until_finished(subscription: Subscription, job_ids: list[str]) -> None:
+async def _until_finished(subscription: Subscription, pending: set[str]) -> None:
     """Subscribed before the jobs were submitted, so no finishing event can be missed."""
-    pending = set(job_ids)
     while pending:
         event = await subscription.queue.get()
         if event["type"] in FINISHED_EVENTS:

@@ -48,9 +48,10 @@ from novagenia.api.compat.generation import (
 )
 from novagenia.api.deps import AppContext, Context
 from novagenia.api.errors import RETRY_AFTER_S
+from novagenia.api.idempotent import Retry, SafeRetry, job_ids_for
 from novagenia.api.uploads import upload_form
 from novagenia.inputs import InvalidImage, decode_image
-from novagenia.jobs.board import QueueFull
+from novagenia.jobs.board import IdempotencyConflict, QueueFull
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
 from novagenia.paths import UnsafeName
@@ -102,6 +103,10 @@ class OpenAIRoute(APIRoute):
                     "the queue is full; retry later",
                     code="queue_full",
                     headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            except IdempotencyConflict as exc:
+                return openai_error(
+                    status.HTTP_409_CONFLICT, str(exc), code="idempotency_key_reused"
                 )
 
         return handle
@@ -194,10 +199,14 @@ class ImagesResponse(BaseModel):
 
 @router.post("/images/generations", response_model=ImagesResponse, response_model_exclude_none=True)
 async def generate_images(
-    body: ImageGenerationRequest, request: Request, context: Context, caller: CompatCaller
+    body: ImageGenerationRequest,
+    request: Request,
+    context: Context,
+    caller: CompatCaller,
+    retry: SafeRetry,
 ) -> ImagesResponse:
     """Generates `n` images and answers when they are done."""
-    return await _generate(body, {}, request, context, caller)
+    return await _generate(body, {}, request, context, caller, retry)
 
 
 @router.post(
@@ -212,7 +221,9 @@ async def generate_images(
         },
     ),
 )
-async def edit_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
+async def edit_images(
+    request: Request, context: Context, caller: CompatCaller, retry: SafeRetry
+) -> ImagesResponse:
     """Multipart form: `image`, optional `mask`, and the fields of a generation."""
     form, body, data = await _image_form(request, context, ImageEditRequest, max_files=2)
     limit = int(context.args.max_input_mb * 1024 * 1024)
@@ -222,7 +233,7 @@ async def edit_images(request: Request, context: Context, caller: CompatCaller) 
         transparent = await asyncio.to_thread(_transparent_part, await mask.read(limit + 1), limit)
         stored = await asyncio.to_thread(context.inputs.save, transparent)
         images |= {"mask": stored.id, "mask_blur": 0, "strength": 1.0}
-    return await _generate(body, images, request, context, caller)
+    return await _generate(body, images, request, context, caller, retry)
 
 
 @router.post(
@@ -231,7 +242,9 @@ async def edit_images(request: Request, context: Context, caller: CompatCaller) 
     response_model_exclude_none=True,
     openapi_extra=upload_form("The picture to vary (PNG, JPEG or WebP)."),
 )
-async def vary_images(request: Request, context: Context, caller: CompatCaller) -> ImagesResponse:
+async def vary_images(
+    request: Request, context: Context, caller: CompatCaller, retry: SafeRetry
+) -> ImagesResponse:
     """Multipart form: `image` and the fields of a generation, its prompt optional: `n`
     pictures like the given one, each redrawn by img2img (`strength`) with its own seed."""
     _, body, data = await _image_form(request, context, ImageVariationRequest, max_files=1)
@@ -248,7 +261,7 @@ async def vary_images(request: Request, context: Context, caller: CompatCaller) 
         )
     body = body.model_copy(update={"prompt": prompt})
     images = {"init_image": data_url(data), "strength": body.strength}
-    return await _generate(body, images, request, context, caller)
+    return await _generate(body, images, request, context, caller, retry)
 
 
 async def _image_form(
@@ -301,6 +314,7 @@ async def _generate(
     request: Request,
     context: AppContext,
     caller: str | None,
+    retry: Retry,
 ) -> ImagesResponse:
     if body.model_extra:
         logger.info("images: ignoring unsupported fields: %s", describe_ignored(body.model_extra))
@@ -321,9 +335,11 @@ async def _generate(
         if getattr(body, name) is not None:
             fields[name] = getattr(body, name)
     generation = resolve_foreign(fields, FIELD_NAMES, context)
+    job_ids = await job_ids_for(context, retry, caller, fields, new_job_ids(JOB_PREFIX, 1))
     try:
+        # With a key the client will retry a lost answer: its job goes on meanwhile.
         [job] = await run_jobs(
-            context, new_job_ids(JOB_PREFIX, 1), [generation], body.user or caller
+            context, job_ids, [generation], body.user or caller, retry.key is None
         )
     except GenerationTimeout as exc:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from novagenia.api.deps import Caller, Context
+from novagenia.api.idempotent import SafeRetry, job_ids_for
 from novagenia.api.schemas import JobPage, QueueSummary
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.submission import resolve_request
@@ -15,10 +16,22 @@ from novagenia.submission import resolve_request
 router = APIRouter(tags=["jobs"])
 
 
-@router.post("/jobs", status_code=status.HTTP_202_ACCEPTED, response_model=Job)
-async def submit_job(body: GenerationRequest, context: Context, caller: Caller) -> Job:
+@router.post(
+    "/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Job,
+    responses={409: {"description": "The Idempotency-Key came with another request."}},
+)
+async def submit_job(
+    body: GenerationRequest,
+    context: Context,
+    caller: Caller,
+    retry: SafeRetry,
+) -> Job:
     request = resolve_request(body, context.registry, context.args, context.loras, context.inputs)
-    return await context.board.submit.remote(uuid.uuid4().hex, request, body.user or caller)
+    sent = body.model_dump(mode="json", exclude_unset=True)
+    [job_id] = await job_ids_for(context, retry, caller, sent, [uuid.uuid4().hex])
+    return await context.board.submit.remote(job_id, request, body.user or caller)
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
