@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from novagenia.jobs.webhooks import WebhookPolicy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEB_DIST = PACKAGE_DIR.parent / "web" / "dist"
@@ -212,6 +216,26 @@ class AppArgs(BaseModel):
         "key and request within it return that job; the same key with another request is "
         "a 409. Older keys are forgotten.",
     )
+    webhook_hosts: list[str] = Field(
+        default_factory=list,
+        description="When non-empty, the only hosts job webhooks may call ('hooks.example."
+        "com', or '*.example.com' for its subdomains); empty: any host with a public address.",
+    )
+    webhook_private_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) webhooks may call although loopback, private or link-"
+        "local, e.g. ['10.0.0.0/8'] for receivers inside your network. Empty: none, so a "
+        "webhook URL cannot reach the server's own network (no request forgery).",
+    )
+    webhook_retry_for_s: float = Field(
+        3600.0,
+        ge=0,
+        description="How long a webhook delivery is retried (exponential backoff from 1 s, "
+        "at most 10 min apart) before it is marked failed.",
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="How long one webhook try waits for an answer."
+    )
     api_keys: list[str] = Field(
         default_factory=list,
         description="When non-empty, state-changing routes need `Authorization: Bearer <key>`. "
@@ -245,6 +269,13 @@ class AppArgs(BaseModel):
             raise ValueError("gpus_per_replica above 1 must be a whole number (Ray's rule)")
         return value
 
+    @field_validator("webhook_private_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
+
     def memory_plan(self, model_id: str) -> MemoryPlan:
         """The `model_memory` entry for `model_id` (first match), else the defaults."""
         for pattern, plan in self.model_memory.items():
@@ -263,6 +294,12 @@ class AppArgs(BaseModel):
     @property
     def loras_dir(self) -> Path:
         return self.lora_dir or self.data_dir / "loras"
+
+    @property
+    def webhook_policy(self) -> WebhookPolicy:
+        from novagenia.jobs.webhooks import WebhookPolicy  # it needs the job schemas
+
+        return WebhookPolicy.of(self.webhook_hosts, self.webhook_private_networks)
 
     @property
     def db_path(self) -> Path:

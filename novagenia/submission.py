@@ -26,6 +26,7 @@ from novagenia.jobs.schemas import (
     HiresFix,
     TiledUpscale,
 )
+from novagenia.jobs.webhooks import WebhookRefused
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set
@@ -73,6 +74,11 @@ def resolve_request(
         )
     if capabilities.inpaint_only:
         _check_inpainting_job(request, model)
+    if request.webhook is not None:
+        try:
+            args.webhook_policy.check_url(request.webhook.url)
+        except WebhookRefused as exc:
+            raise InvalidInput("webhook", str(exc)) from None
     given = request.model_fields_set  # what the client set; the rest is the model's
     steps = request.steps if "steps" in given else capabilities.default_steps
     for name, value, limit in (

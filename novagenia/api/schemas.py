@@ -10,6 +10,17 @@ from novagenia.config import MemoryPlan
 from novagenia.hub import Download
 from novagenia.jobs.protocol import EventFields, JobStateEvent, PreviewEvent, ProgressEvent
 from novagenia.jobs.schemas import Job
+from novagenia.jobs.webhooks import WebhookDelivery
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[WebhookDelivery] = Field(description="Oldest first.")
+
+
+class WebhookSecret(BaseModel):
+    secret: str = Field(
+        description="`whsec_` + base64 key: give it to a Standard Webhooks verifier."
+    )
 
 
 class JobPage(BaseModel):

@@ -28,6 +28,7 @@ from novagenia.jobs.idempotency import IdempotencyKey
 from novagenia.jobs.protocol import ClaimRequest, Completion, WorkerReport
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.jobs.store import JobStore
+from novagenia.jobs.webhooks import WebhookDelivery, WebhookSender
 from novagenia.logs import configure_logging
 from novagenia.monitoring import BoardMetrics
 from novagenia.priority import lower_cpu_priority
@@ -48,19 +49,28 @@ class JobBoardActor:
         configure_logging()
         self.args = AppArgs.model_validate(args)
         lower_cpu_priority(self.args.bookkeeping_nice)
+        store = JobStore(self.args.db_path)
         self.board = JobBoard(
-            JobStore(self.args.db_path),
+            store,
             max_queue_length=self.args.max_queue_length,
             max_attempts=self.args.max_attempts,
             lease_timeout_s=self.args.lease_timeout_s,
             event_capacity=self.args.event_log_capacity,
             idempotency_window_s=self.args.idempotency_window_s,
         )
+        self.webhooks = WebhookSender(
+            store,
+            self.args.webhook_policy,
+            self.args.webhook_retry_for_s,
+            self.args.webhook_timeout_s,
+        )
+        self.board.on_delivery = self.webhooks.wake
         self._pending_tickets: dict[str, set[str]] = defaultdict(set)
         self._claims: dict[str, tuple[str, list[str]]] = {}  # ticket → (worker, job ids)
         self._ticket_tasks: set[asyncio.Task] = set()
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
+        self._sending: asyncio.Task | None = None  # WebhookSender.run
         self._next_key_sweep = 0.0
         self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
@@ -77,6 +87,8 @@ class JobBoardActor:
             self.board.max_attempts = self.args.max_attempts
             self.board.lease_timeout_s = self.args.lease_timeout_s
             self.board.idempotency_window_s = self.args.idempotency_window_s
+            self.webhooks.policy = self.args.webhook_policy
+            self.webhooks.retry_for_s = self.args.webhook_retry_for_s
         if diffusion is not None:
             self._diffusion = diffusion
         self._ensure_housekeeping()
@@ -84,12 +96,16 @@ class JobBoardActor:
 
     def _ensure_housekeeping(self) -> None:
         """Started from the first call after (re)start: the actor has no running loop
-        in `__init__`, and a restarted board must resume expiring leases by itself."""
+        in `__init__`, and a restarted board must resume expiring leases and sending
+        webhooks by itself (replicas call it at least every `LOADED_REPORT_S`)."""
         if self._housekeeping is None:
-            self._housekeeping = asyncio.get_running_loop().create_task(self._housekeep())
+            loop = asyncio.get_running_loop()
+            self._housekeeping = loop.create_task(self._housekeep())
+            self._sending = loop.create_task(self.webhooks.run())
 
     # reads
     async def get(self, job_id: str) -> Job:
+        self._ensure_housekeeping()
         return self.board.get(job_id)
 
     async def history(self, status: JobStatus | None, limit: int, cursor: int | None):
@@ -100,6 +116,7 @@ class JobBoardActor:
 
     async def queue_depths(self) -> dict[str, int]:
         """The cheap view for monitoring: counts only, however long the queue."""
+        self._ensure_housekeeping()
         return self.board.queue_depths()
 
     async def events_after(self, cursor: int | None, job_ids: frozenset[str] | None) -> list[Event]:
@@ -125,6 +142,14 @@ class JobBoardActor:
             "rss_bytes": psutil.Process().memory_info().rss,
         }
 
+    async def deliveries(self, job_id: str) -> list[WebhookDelivery]:
+        self._ensure_housekeeping()
+        return self.board.deliveries(job_id)
+
+    async def webhook_secret(self, scope: str) -> str:
+        """The secret that signs the webhooks of jobs submitted with API key `scope`."""
+        return self.webhooks.secret(scope)
+
     async def last_cursor(self) -> int:
         return self.board.events.last_cursor
 
@@ -134,7 +159,9 @@ class JobBoardActor:
         self.board.events.append(event_type, "", **payload)
 
     async def models_loaded(self, worker: str, models: list[str]) -> None:
-        """A Diffusion replica's loaded models, reported on every load and periodically."""
+        """A Diffusion replica's loaded models, reported on every load and periodically
+        (so a restarted board resumes its housekeeping and webhooks even when idle)."""
+        self._ensure_housekeeping()
         self._loaded[worker] = (models, time.monotonic())
 
     async def loaded_on(self) -> dict[str, list[str]]:
@@ -149,9 +176,11 @@ class JobBoardActor:
         return dict(where)
 
     # writes
-    async def submit(self, job_id: str, request: GenerationRequest, user: str | None) -> Job:
+    async def submit(
+        self, job_id: str, request: GenerationRequest, user: str | None, owner: str | None = None
+    ) -> Job:
         self._ensure_housekeeping()
-        job = self.board.submit(job_id, request, user)
+        job = self.board.submit(job_id, request, user, owner)
         self._dispatch_tickets(job.model)
         return job
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -31,8 +32,15 @@ from novagenia.jobs.schemas import (
     JobStatus,
     PriorityChange,
     Progress,
+    WebhookEvent,
 )
 from novagenia.jobs.store import JobStore
+from novagenia.jobs.webhooks import (
+    PROGRESS_INTERVAL_S,
+    WebhookDelivery,
+    event_of,
+    new_delivery,
+)
 
 
 class JobNotFound(LookupError):
@@ -75,6 +83,8 @@ class JobBoard:
         self._turns: dict[tuple[str, int], UserTurns] = defaultdict(UserTurns)
         self._leases: dict[str, float] = {}
         self._removing: set[str] = set()  # models being deleted: no new jobs for them
+        self._progress_told: dict[str, float] = {}  # job → last progress webhook (monotonic)
+        self.on_delivery: Callable[[], None] = lambda: None  # a webhook delivery was added
         self._reload()
 
     # ----------------------------------------------------------------- reads
@@ -156,8 +166,11 @@ class JobBoard:
 
     # ---------------------------------------------------------------- writes
 
-    def submit(self, job_id: str, request: GenerationRequest, user: str | None) -> Job:
-        """Queues a job. Idempotent on `job_id`, so a retried call never duplicates."""
+    def submit(
+        self, job_id: str, request: GenerationRequest, user: str | None, owner: str | None = None
+    ) -> Job:
+        """Queues a job. Idempotent on `job_id`, so a retried call never duplicates.
+        `owner`: the API key's label (it signs the job's webhooks)."""
         if job_id in self._active:
             return self.get(job_id)
         if self._store.get(job_id) is not None:
@@ -175,6 +188,7 @@ class JobBoard:
             model=request.model,
             priority=request.priority,
             user=user,
+            owner=owner,
             created_at=time.time(),
         )
         self._seq[job.id] = self._store.insert(job)
@@ -298,6 +312,7 @@ class JobBoard:
                     continue
                 if isinstance(report, ProgressReport):
                     job.progress = Progress(**payload)
+                    self._tell_progress(job, payload)
                 self.events.append(report.type, job.id, **payload)
         return self.heartbeat(worker, reported)
 
@@ -427,15 +442,42 @@ class JobBoard:
     def _finish(self, job: Job, status: JobStatus) -> Job:
         job.status = status
         job.finished_at = time.time()
-        self._store.update(job)
+        with self._store.transaction():  # the job's end and its webhook delivery together
+            self._store.update(job)
+            self._emit_state(job)
         self._active.pop(job.id, None)
         self._leases.pop(job.id, None)
         self._seq.pop(job.id, None)
-        self._emit_state(job)
         return job
 
     def _emit_state(self, job: Job) -> None:
-        self.events.append(_state_event_type(job.status), job.id, job=job.model_dump(mode="json"))
+        state = job.model_dump(mode="json")
+        self.events.append(_state_event_type(job.status), job.id, job=state)
+        if job.status.finished:
+            self._progress_told.pop(job.id, None)
+        self._tell_webhook(job, event_of(job.status), {"job": state})
+
+    def _tell_progress(self, job: Job, payload: dict[str, Any]) -> None:
+        hook = job.request.webhook
+        if hook is None or "progress" not in hook.events:
+            return
+        now = time.monotonic()
+        if now - self._progress_told.get(job.id, -PROGRESS_INTERVAL_S) < PROGRESS_INTERVAL_S:
+            return
+        self._progress_told[job.id] = now
+        self._tell_webhook(job, "progress", {"job_id": job.id, **payload})
+
+    def _tell_webhook(self, job: Job, event: WebhookEvent, data: dict[str, Any]) -> None:
+        """Keeps a delivery for the job's webhook when it asked for `event`."""
+        hook = job.request.webhook
+        if hook is None or event not in hook.events:
+            return
+        self._store.add_delivery(new_delivery(job, event, data))
+        self.on_delivery()
+
+    def deliveries(self, job_id: str) -> list[WebhookDelivery]:
+        self.get(job_id)  # JobNotFound for an unknown id
+        return self._store.deliveries(job_id)
 
 
 def _state_event_type(status: JobStatus) -> str:

@@ -165,6 +165,33 @@ class ControlNetUnit(BaseModel):
         return self
 
 
+WebhookEvent = Literal["queued", "started", "progress", "completed"]
+
+
+class Webhook(BaseModel):
+    """Where the server POSTs a job's events, signed (Standard Webhooks; the key's secret
+    from `GET /api/v1/webhooks/secret`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        max_length=2048,
+        description="http(s) URL; private, loopback and link-local addresses are refused "
+        "unless the server allows them (`webhook_private_networks`).",
+    )
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: ["completed"],
+        min_length=1,
+        description="`completed` (succeeded, failed or cancelled), `queued`, `started`, "
+        "`progress` (at most 2 a second).",
+    )
+
+    @field_validator("events")
+    @classmethod
+    def _unique(cls, events: list[str]) -> list[str]:
+        return list(dict.fromkeys(events))
+
+
 class GenerationRequest(BaseModel):
     """What a client asks for. Unknown fields are ignored (and logged by the ingress)."""
 
@@ -274,6 +301,7 @@ class GenerationRequest(BaseModel):
     )
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
+    webhook: Webhook | None = Field(None, description="Tell a URL of this job's events.")
 
     @property
     def hires_steps(self) -> int:
@@ -333,6 +361,9 @@ class Job(BaseModel):
     model: str
     priority: int
     user: str | None = None
+    owner: str | None = Field(
+        None, description="The API key that submitted it (a label, never the key)."
+    )
     position: int | None = Field(None, description="0 = runs next; only for queued jobs.")
     created_at: float = Field(description="Unix time, seconds.")
     started_at: float | None = None

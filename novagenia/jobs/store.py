@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from novagenia.jobs.schemas import Job, JobStatus
+from novagenia.jobs.webhooks import Outgoing, WebhookDelivery
 
 logger = logging.getLogger("novagenia.board")
 
@@ -36,6 +38,19 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS idempotency_keys_age ON idempotency_keys(created_at);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    next_attempt_at REAL,
+    url TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_job ON webhook_deliveries(job_id);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
 
@@ -66,7 +81,7 @@ class JobStore:
         )
 
     def update_many(self, jobs: list[Job]) -> None:
-        with self._transaction():
+        with self.transaction():
             for job in jobs:
                 self.update(job)
 
@@ -129,6 +144,59 @@ class JobStore:
             "DELETE FROM idempotency_keys WHERE created_at < ?", (before,)
         ).rowcount
 
+    def add_delivery(self, outgoing: Outgoing) -> None:
+        record = outgoing.record
+        self._db.execute(
+            "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.id,
+                record.job_id,
+                record.status,
+                record.next_attempt_at,
+                outgoing.url,
+                outgoing.scope,
+                outgoing.payload,
+                record.model_dump_json(),
+            ),
+        )
+
+    def update_delivery(self, record: WebhookDelivery) -> None:
+        self._db.execute(
+            "UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?, record = ? "
+            "WHERE id = ?",
+            (record.status, record.next_attempt_at, record.model_dump_json(), record.id),
+        )
+
+    def due_deliveries(self, now: float, limit: int) -> list[Outgoing]:
+        rows = self._db.execute(
+            "SELECT url, scope, payload, record FROM webhook_deliveries "
+            "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [
+            Outgoing(WebhookDelivery.model_validate_json(record), url, scope, payload)
+            for url, scope, payload, record in rows
+        ]
+
+    def next_delivery_at(self) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'"
+        ).fetchone()
+        return row[0]
+
+    def deliveries(self, job_id: str) -> list[WebhookDelivery]:
+        rows = self._db.execute(
+            "SELECT record FROM webhook_deliveries WHERE job_id = ? ORDER BY rowid", (job_id,)
+        ).fetchall()
+        return [WebhookDelivery.model_validate_json(row[0]) for row in rows]
+
+    def secret(self, name: str) -> bytes:
+        """A random secret of the server's (made on first use, kept with the jobs)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO secrets VALUES (?, ?)", (name, secrets.token_bytes(32))
+        )
+        return self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()[0]
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")
         counts = {status.value: 0 for status in JobStatus}
@@ -136,8 +204,12 @@ class JobStore:
         return counts
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """Commits on success, rolls back on error (the connection runs in autocommit mode)."""
+    def transaction(self) -> Iterator[None]:
+        """Commits on success, rolls back on error (the connection runs in autocommit
+        mode). Inside another, it is part of that one."""
+        if self._db.in_transaction:
+            yield
+            return
         self._db.execute("BEGIN")
         try:
             yield

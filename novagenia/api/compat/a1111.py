@@ -167,7 +167,8 @@ async def _generate(
     requests = job_requests(body, model, choice, context, images)
     state.previews.ensure_started()
     try:
-        jobs = await run_jobs(context, new_job_ids(JOB_PREFIX, len(requests)), requests, caller)
+        job_ids = new_job_ids(JOB_PREFIX, len(requests))
+        jobs = await run_jobs(context, job_ids, requests, caller, caller)
     except GenerationTimeout as exc:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None
     pngs = await read_pngs(context, jobs)

@@ -85,6 +85,7 @@ async def run_jobs(
     job_ids: list[str],
     requests: list[GenerationRequest],
     user: str | None,
+    owner: str | None,
     cancel_on_disconnect: bool = True,
 ) -> list[Job]:
     """Submits the jobs and returns them once all are finished (succeeded, failed or
@@ -96,7 +97,7 @@ async def run_jobs(
     try:
         pending = set()
         for job_id, request in zip(job_ids, requests, strict=True):
-            job = await context.board.submit.remote(job_id, request, user)
+            job = await context.board.submit.remote(job_id, request, user, owner)
             if not job.status.finished:
                 pending.add(job_id)
         await asyncio.wait_for(_until_finished(subscription, pending), WAIT_LIMIT_S)

@@ -339,7 +339,7 @@ async def _generate(
     try:
         # With a key the client will retry a lost answer: its job goes on meanwhile.
         [job] = await run_jobs(
-            context, job_ids, [generation], body.user or caller, retry.key is None
+            context, job_ids, [generation], body.user or caller, caller, retry.key is None
         )
     except GenerationTimeout as exc:
         raise HTTPException(status.HTTP_504_GATEWAY_TIMEOUT, str(exc)) from None

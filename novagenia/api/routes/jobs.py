@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from novagenia.api.deps import Caller, Context
 from novagenia.api.idempotent import SafeRetry, job_ids_for
-from novagenia.api.schemas import JobPage, QueueSummary
+from novagenia.api.schemas import DeliveryList, JobPage, QueueSummary, WebhookSecret
 from novagenia.jobs.schemas import GenerationRequest, Job, JobStatus, PriorityChange
 from novagenia.submission import resolve_request
 
@@ -31,12 +31,25 @@ async def submit_job(
     request = resolve_request(body, context.registry, context.args, context.loras, context.inputs)
     sent = body.model_dump(mode="json", exclude_unset=True)
     [job_id] = await job_ids_for(context, retry, caller, sent, [uuid.uuid4().hex])
-    return await context.board.submit.remote(job_id, request, body.user or caller)
+    return await context.board.submit.remote(job_id, request, body.user or caller, caller)
 
 
 @router.get("/jobs/{job_id}", response_model=Job)
 async def get_job(job_id: str, context: Context) -> Job:
     return await context.board.get.remote(job_id)
+
+
+@router.get("/jobs/{job_id}/deliveries", response_model=DeliveryList)
+async def list_deliveries(job_id: str, context: Context) -> DeliveryList:
+    """The job's webhook deliveries: each event, its tries and the receiver's answer."""
+    return DeliveryList(deliveries=await context.board.deliveries.remote(job_id))
+
+
+@router.get("/webhooks/secret", response_model=WebhookSecret)
+async def webhook_secret(context: Context, caller: Caller) -> WebhookSecret:
+    """The secret that signs the webhooks of jobs submitted with this request's API key
+    (one for everybody on a server without keys)."""
+    return WebhookSecret(secret=await context.board.webhook_secret.remote(caller or ""))
 
 
 @router.get("/jobs", response_model=JobPage)
