@@ -209,6 +209,26 @@ class AppArgs(BaseModel):
         description="Events the board keeps for replay; older ones are compacted away "
         "(a client that far behind gets a snapshot of its jobs instead).",
     )
+    job_retention_s: float | None = Field(
+        None,
+        gt=0,
+        description="Finished jobs older than this (seconds since they ended) are deleted "
+        "with their pictures and webhook deliveries; None keeps them.",
+    )
+    job_retention_by_user: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="`job_retention_s` for the jobs of one user (the job's `user`: the name "
+        "a request gave, else its API key's label), e.g. {'key-1a2b3c4d': 86400}.",
+    )
+    retention_sweep_s: float = Field(
+        60.0, ge=1, description="How often the board deletes what outlived its retention."
+    )
+    min_free_disk_mb: float = Field(
+        1024.0,
+        ge=0,
+        description="Below this much free space where the pictures go (a local output_uri), "
+        "new jobs are refused with 507 instead of failing on a full disk.",
+    )
     idempotency_window_s: float = Field(
         86_400.0,
         ge=1,

@@ -28,7 +28,7 @@ REPORTED_RESOURCES = ("CPU", "GPU", "memory")
 CACHE_S = 2.0
 PROBE_TIMEOUT_S = 5.0
 STEP_TIME_BOUNDARIES_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]
-TERMINAL_EVENTS = ("succeeded", "failed", "cancelled")
+TERMINAL_EVENTS = ("succeeded", "failed", "cancelled", "expired")
 
 
 class GpuInfo(BaseModel):

@@ -31,6 +31,7 @@ from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
+from novagenia.outputs import OutputStore
 from novagenia.paths import UnsafeName
 
 
@@ -74,6 +75,7 @@ def resolve_request(
         )
     if capabilities.inpaint_only:
         _check_inpainting_job(request, model)
+    OutputStore(args.resolved_output_uri).check_room(args.min_free_disk_mb * 2**20)
     if request.webhook is not None:
         try:
             args.webhook_policy.check_url(request.webhook.url)

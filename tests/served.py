@@ -24,7 +24,7 @@ from ray import serve
 from novagenia.app import build_app, remove_detached_actors
 from novagenia.config import AppArgs
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+TERMINAL = {"succeeded", "failed", "cancelled", "expired"}
 TINY = "novagenia/tiny-random"
 RAY_WORKER_PORTS_END = 20_000  # Ray's default max_worker_port is 19999
 

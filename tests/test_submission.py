@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from novagenia.config import AppArgs
@@ -10,6 +12,7 @@ from novagenia.inputs import InputStore
 from novagenia.jobs.schemas import GenerationRequest
 from novagenia.loras import LoraLibrary
 from novagenia.models import ModelRegistry
+from novagenia.outputs import DiskFull
 from novagenia.submission import InvalidInput, resolve_request
 
 
@@ -64,3 +67,10 @@ def test_a_latent_hires_fix_must_redraw(tmp_path):
     assert resolve(tmp_path, {}, hires={"strength": 0}).total_steps == 20  # upscale only
     with pytest.raises(InvalidInput, match="strength above 0"):
         resolve(tmp_path, {}, hires={"upscaler": "latent", "strength": 0})
+
+
+def test_a_disk_with_less_room_than_the_server_keeps_refuses_new_jobs(tmp_path):
+    free_mb = shutil.disk_usage(tmp_path).free / 2**20
+    assert resolve(tmp_path, {"min_free_disk_mb": free_mb / 2}).seed is not None
+    with pytest.raises(DiskFull, match="MiB free where pictures are stored"):
+        resolve(tmp_path, {"min_free_disk_mb": free_mb + 10 * 1024})

@@ -13,6 +13,7 @@ from novagenia.jobs.board import JobNotFound, JobStateConflict, QueueFull
 from novagenia.loras.describe import InvalidLora
 from novagenia.loras.library import LoraExists, LoraNotFound
 from novagenia.models import ModelNotFound
+from novagenia.outputs import DiskFull
 from novagenia.paths import UnsafeName
 from novagenia.submission import InvalidInput
 
@@ -27,6 +28,7 @@ PLAIN_ERRORS: dict[type[Exception], tuple[int, Callable[[str], str]]] = {
     LoraNotFound: (404, lambda name: f"no LoRA named {name!r}"),
     LoraExists: (409, lambda name: f"LoRA {name!r} exists; pass ?overwrite=true to replace it"),
     UnsafeName: (404, str),
+    DiskFull: (507, str),
 }
 
 

@@ -133,7 +133,13 @@ class JobRunner:
             if outcome.images is None or job.id in outcome.stopped:
                 await self.complete(job, "cancelled")
                 continue
-            infos = await asyncio.to_thread(self.store_images, job, plan, outcome.images, owner)
+            try:
+                infos = await asyncio.to_thread(self.store_images, job, plan, outcome.images, owner)
+            except OSError as exc:  # a full disk fails the job, not the replica
+                logger.error("could not store the pictures of %s", job.id, exc_info=exc)
+                error = f"could not store the pictures: {describe_error(exc)}"
+                await self.complete(job, "failed", error=error)
+                continue
             await self.complete(job, "succeeded", images=infos)
 
     async def fail_ticket(self, model_id: str, ticket_id: str, error: str) -> int:

@@ -31,13 +31,13 @@ from novagenia.jobs.store import JobStore
 from novagenia.jobs.webhooks import WebhookDelivery, WebhookSender
 from novagenia.logs import configure_logging
 from novagenia.monitoring import BoardMetrics
+from novagenia.outputs import OutputStore
 from novagenia.priority import lower_cpu_priority
 
 logger = logging.getLogger("novagenia.board")
 
 DIFFUSION_DEPLOYMENT = "Diffusion"
 HOUSEKEEPING_INTERVAL_S = 1.0
-KEY_SWEEP_INTERVAL_S = 60.0
 LOADED_TTL_S = 90.0  # replicas report their loaded models every 30 s
 
 
@@ -71,7 +71,7 @@ class JobBoardActor:
         self._diffusion = None
         self._housekeeping: asyncio.Task | None = None
         self._sending: asyncio.Task | None = None  # WebhookSender.run
-        self._next_key_sweep = 0.0
+        self._next_sweep = 0.0  # of idempotency keys and jobs past their retention
         self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
 
@@ -277,15 +277,31 @@ class JobBoardActor:
             try:
                 for job in self.board.expire_leases():
                     logger.warning("job %s: lease expired, now %s", job.id, job.status.value)
+                for job in self.board.expire_overdue():
+                    logger.info("job %s: %s", job.id, job.error)
                 for model in self.board.queued_models():
                     self._dispatch_tickets(model)
-                if time.monotonic() >= self._next_key_sweep:
-                    self._next_key_sweep = time.monotonic() + KEY_SWEEP_INTERVAL_S
+                if time.monotonic() >= self._next_sweep:
+                    self._next_sweep = time.monotonic() + self.args.retention_sweep_s
                     self.board.forget_idempotency_keys()
+                    await self._delete_outlived_jobs()
                 self._metrics.publish()
             except Exception:
                 logger.exception("board housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    async def _delete_outlived_jobs(self) -> None:
+        """Pictures first, then records: a sweep cut short is finished by the next one."""
+        job_ids = self.board.outlived_retention(
+            self.args.job_retention_s, self.args.job_retention_by_user
+        )
+        if not job_ids:
+            return
+        outputs = OutputStore(self.args.resolved_output_uri)
+        for job_id in job_ids:
+            await asyncio.to_thread(outputs.delete, job_id)
+        self.board.forget(job_ids)
+        logger.info("deleted %d jobs past their retention", len(job_ids))
 
 
 def get_board(args: AppArgs) -> ray.actor.ActorHandle:

@@ -83,6 +83,7 @@ class JobBoard:
         self._turns: dict[tuple[str, int], UserTurns] = defaultdict(UserTurns)
         self._leases: dict[str, float] = {}
         self._removing: set[str] = set()  # models being deleted: no new jobs for them
+        self._deadlines: dict[str, float] = {}  # job → its cancel_after as Unix time
         self._progress_told: dict[str, float] = {}  # job → last progress webhook (monotonic)
         self.on_delivery: Callable[[], None] = lambda: None  # a webhook delivery was added
         self._reload()
@@ -193,6 +194,8 @@ class JobBoard:
         )
         self._seq[job.id] = self._store.insert(job)
         self._active[job.id] = job
+        if job.deadline is not None:
+            self._deadlines[job.id] = job.deadline
         self._enqueue(job)
         job = self._with_position(job)
         self._emit_state(job)
@@ -274,7 +277,9 @@ class JobBoard:
     ) -> list[Job]:
         """Hands the best queued job for `model` (plus compatible ones, up to `max_jobs`
         jobs, `max_images` images and `max_pixels` image pixels) to `worker`; they are
-        running from now on, under a lease the worker renews."""
+        running from now on, under a lease the worker renews. Jobs past their
+        `cancel_after` expire first instead of starting."""
+        self.expire_overdue()
         queue = self._queues.get(model)
         if not queue:
             return []
@@ -363,6 +368,46 @@ class JobBoard:
         job = self._owned(job_id, worker)
         return None if job is None else self._retry_or_fail(job, reason)
 
+    def expire_overdue(self) -> list[Job]:
+        """Jobs past their `cancel_after`: a queued one ends `expired`, a running one is
+        asked to stop (its replica stops at the next step and reports it cancelled)."""
+        now, ended = time.time(), []
+        for job_id, deadline in list(self._deadlines.items()):
+            job = self._active.get(job_id)
+            if job is None:
+                del self._deadlines[job_id]
+            elif deadline <= now and job.status is JobStatus.queued:
+                self._dequeue(job)
+                job.error = f"not started within its cancel_after ({job.request.cancel_after:g} s)"
+                ended.append(self._finish(job, JobStatus.expired))
+            elif deadline <= now and not job.cancel_requested:
+                job.cancel_requested = True
+                job.error = f"still running at its cancel_after ({job.request.cancel_after:g} s)"
+                self._store.update(job)
+                ended.append(job)
+        return ended
+
+    def outlived_retention(
+        self, retention_s: float | None, by_user: dict[str, float], limit: int = 5000
+    ) -> list[str]:
+        """Ids of finished jobs older than the retention of their user (`by_user`, else
+        `retention_s`; None: kept)."""
+        spans = [span for span in (retention_s, *by_user.values()) if span is not None]
+        if not spans:
+            return []
+        now = time.time()
+        ended = self._store.ended_before(now - min(spans), limit)
+        outlived = []
+        for job_id, user, finished_at in ended:
+            span = by_user.get(user or "", retention_s)
+            if span is not None and finished_at < now - span:
+                outlived.append(job_id)
+        return outlived
+
+    def forget(self, job_ids: list[str]) -> None:
+        """Deletes finished jobs' records (their pictures are the caller's to delete)."""
+        self._store.delete_jobs(job_ids)
+
     def expire_leases(self) -> list[Job]:
         """Requeues (or fails, after `max_attempts`) running jobs whose worker went silent."""
         now = time.monotonic()
@@ -381,6 +426,8 @@ class JobBoard:
         for seq, job in self._store.active():
             self._seq[job.id] = seq
             self._active[job.id] = job
+            if job.deadline is not None:
+                self._deadlines[job.id] = job.deadline
             if job.status is JobStatus.queued:
                 self._enqueue(job)
             else:

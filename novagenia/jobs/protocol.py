@@ -73,7 +73,7 @@ class EventFields(BaseModel):
 class JobStateEvent(EventFields):
     """The job entered a state; `job` is the whole job as `GET /jobs/{id}` returns it."""
 
-    type: Literal["queued", "started", "succeeded", "failed", "cancelled"]
+    type: Literal["queued", "started", "succeeded", "failed", "cancelled", "expired"]
     job: Job
     snapshot: bool = Field(
         False, description="True for the current state sent first to a new subscriber."

@@ -28,10 +28,11 @@ class JobStatus(str, Enum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    expired = "expired"  # not started before its `cancel_after`
 
     @property
     def finished(self) -> bool:
-        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+        return self not in (JobStatus.queued, JobStatus.running)
 
 
 class LoraRef(BaseModel):
@@ -302,6 +303,13 @@ class GenerationRequest(BaseModel):
     priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first.")
     user: str | None = Field(None, max_length=128, description="Who submitted it (fairness).")
     webhook: Webhook | None = Field(None, description="Tell a URL of this job's events.")
+    cancel_after: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 86_400,
+        description="Seconds after submission: a job not started by then ends `expired`; "
+        "one still running then is cancelled at its next step.",
+    )
 
     @property
     def hires_steps(self) -> int:
@@ -377,6 +385,12 @@ class Job(BaseModel):
     )
     cancel_requested: bool = False
     worker: str | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        """Unix time of its `cancel_after`, if it has one."""
+        after = self.request.cancel_after
+        return None if after is None else self.created_at + after
 
 
 class PriorityChange(BaseModel):

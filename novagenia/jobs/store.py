@@ -105,6 +105,23 @@ class JobStore:
                 continue
             yield seq, job
 
+    def ended_before(self, before: float, limit: int) -> list[tuple[str, str | None, float]]:
+        """(id, user, finished at) of the jobs that ended before `before`, oldest first."""
+        return self._db.execute(
+            "SELECT id, json_extract(data, '$.user'), json_extract(data, '$.finished_at') "
+            "FROM jobs WHERE status NOT IN (?, ?, ?) "
+            "AND json_extract(data, '$.finished_at') < ? ORDER BY seq LIMIT ?",
+            (JobStatus.queued.value, JobStatus.running.value, QUARANTINED, before, limit),
+        ).fetchall()
+
+    def delete_jobs(self, job_ids: list[str]) -> None:
+        """The jobs' rows and their webhook deliveries go, together."""
+        with self.transaction():
+            for table, column in (("jobs", "id"), ("webhook_deliveries", "job_id")):
+                self._db.executemany(
+                    f"DELETE FROM {table} WHERE {column} = ?", [(i,) for i in job_ids]
+                )
+
     def history(
         self, status: JobStatus | None, limit: int, before_seq: int | None
     ) -> list[tuple[int, Job]]:

@@ -54,6 +54,7 @@ from novagenia.inputs import InvalidImage, decode_image
 from novagenia.jobs.board import IdempotencyConflict, QueueFull
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
+from novagenia.outputs import DiskFull
 from novagenia.paths import UnsafeName
 from novagenia.submission import InvalidInput
 
@@ -104,6 +105,8 @@ class OpenAIRoute(APIRoute):
                     code="queue_full",
                     headers={"Retry-After": str(RETRY_AFTER_S)},
                 )
+            except DiskFull as exc:
+                return openai_error(status.HTTP_507_INSUFFICIENT_STORAGE, str(exc))
             except IdempotencyConflict as exc:
                 return openai_error(
                     status.HTTP_409_CONFLICT, str(exc), code="idempotency_key_reused"
@@ -347,8 +350,8 @@ async def _generate(
         raise HTTPException(
             status.HTTP_500_INTERNAL_SERVER_ERROR, f"generation failed: {job.error}"
         )
-    if job.status is JobStatus.cancelled:
-        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} was cancelled")
+    if job.status is not JobStatus.succeeded:  # cancelled
+        raise HTTPException(status.HTTP_409_CONFLICT, f"job {job.id} was {job.status.value}")
     if _response_format(body) == "url":
         base = str(request.base_url).rstrip("/")
         data = [ImageData(url=base + image.url, revised_prompt=body.prompt) for image in job.images]

@@ -27,7 +27,7 @@ type Sent<T> = T extends (infer Item)[]
 
 export type JobStatus = Schemas["JobStatus"];
 
-export const FINISHED: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
+export const FINISHED: readonly JobStatus[] = ["succeeded", "failed", "cancelled", "expired"];
 
 export type Job = Sent<Schemas["Job"]>;
 export type JobPage = Sent<Schemas["JobPage"]>;

@@ -81,6 +81,7 @@ export const useJobs = create<JobsState>((set, get) => ({
       case "succeeded":
       case "failed":
       case "cancelled":
+      case "expired":
         get().upsert(event.job, true);
         break;
       case "progress": {

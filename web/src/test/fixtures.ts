@@ -44,6 +44,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       priority: overrides.priority ?? 0,
       user: null,
       webhook: null,
+      cancel_after: null,
     },
     model: "novagenia/tiny-random",
     priority: 0,

@@ -220,7 +220,7 @@ function useRowActions(pageRef: React.RefObject<HTMLElement | null>) {
   return { onAction, announcement };
 }
 
-type Filter = "all" | "succeeded" | "failed" | "cancelled";
+type Filter = "all" | "succeeded" | "failed" | "cancelled" | "expired";
 
 function Gallery() {
   const offline = useOffline();
@@ -240,7 +240,7 @@ function Gallery() {
           label="Show"
           checked={filter}
           onSelect={(key) => setFilter(key as Filter)}
-          options={(["all", "succeeded", "failed", "cancelled"] as Filter[]).map((f) => ({ key: f, content: f }))}
+          options={(["all", "succeeded", "failed", "cancelled", "expired"] as Filter[]).map((f) => ({ key: f, content: f }))}
         />
       </div>
       {shown.length === 0 ? (

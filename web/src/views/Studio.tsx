@@ -193,10 +193,10 @@ function Canvas() {
                 <StatusBadge status="failed" />
                 <p className="error-text">{job.error ?? "The job failed."}</p>
               </>
-            ) : job.status === "cancelled" ? (
+            ) : job.status === "cancelled" || job.status === "expired" ? (
               <>
-                <StatusBadge status="cancelled" />
-                <p>Cancelled.</p>
+                <StatusBadge status={job.status} />
+                <p>{job.error ?? "Cancelled."}</p>
               </>
             ) : (
               <div className="spinner" aria-label="Waiting for the first preview" role="img" />
