@@ -9,12 +9,11 @@ import fnmatch
 import hashlib
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-if TYPE_CHECKING:
-    from novagenia.jobs.webhooks import WebhookPolicy
+from novagenia.jobs.webhook_policy import WebhookPolicy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_WEB_DIST = PACKAGE_DIR.parent / "web" / "dist"
@@ -317,8 +316,6 @@ class AppArgs(BaseModel):
 
     @property
     def webhook_policy(self) -> WebhookPolicy:
-        from novagenia.jobs.webhooks import WebhookPolicy  # it needs the job schemas
-
         return WebhookPolicy.of(self.webhook_hosts, self.webhook_private_networks)
 
     @property

@@ -26,7 +26,7 @@ from novagenia.jobs.schemas import (
     HiresFix,
     TiledUpscale,
 )
-from novagenia.jobs.webhooks import WebhookRefused
+from novagenia.jobs.webhook_policy import WebhookRefused
 from novagenia.loras.fit import fits
 from novagenia.loras.library import LoraLibrary
 from novagenia.loras.prompt import LoraSetError, resolve_lora_set

@@ -74,6 +74,7 @@ class JobBoardActor:
         self._next_sweep = 0.0  # of idempotency keys and jobs past their retention
         self._metrics = BoardMetrics(self.board)
         self._loaded: dict[str, tuple[list[str], float]] = {}  # worker → (models, seen at)
+        self._ensure_housekeeping()
 
     async def ready(
         self, args: dict[str, Any] | None = None, diffusion: DeploymentHandle | None = None
@@ -89,23 +90,24 @@ class JobBoardActor:
             self.board.idempotency_window_s = self.args.idempotency_window_s
             self.webhooks.policy = self.args.webhook_policy
             self.webhooks.retry_for_s = self.args.webhook_retry_for_s
+            self.webhooks.timeout_s = self.args.webhook_timeout_s
         if diffusion is not None:
             self._diffusion = diffusion
         self._ensure_housekeeping()
         return True
 
     def _ensure_housekeeping(self) -> None:
-        """Started from the first call after (re)start: the actor has no running loop
-        in `__init__`, and a restarted board must resume expiring leases and sending
-        webhooks by itself (replicas call it at least every `LOADED_REPORT_S`)."""
+        """Started with the actor (an async actor's `__init__` runs on its event loop in
+        Ray 2.60), so a restarted board resumes expiring leases and sending webhooks by
+        itself; later calls start the webhook sender again should it ever have died."""
+        loop = asyncio.get_running_loop()
         if self._housekeeping is None:
-            loop = asyncio.get_running_loop()
             self._housekeeping = loop.create_task(self._housekeep())
+        if self._sending is None or self._sending.done():  # run() never ends but by a bug
             self._sending = loop.create_task(self.webhooks.run())
 
     # reads
     async def get(self, job_id: str) -> Job:
-        self._ensure_housekeeping()
         return self.board.get(job_id)
 
     async def history(self, status: JobStatus | None, limit: int, cursor: int | None):
@@ -116,7 +118,6 @@ class JobBoardActor:
 
     async def queue_depths(self) -> dict[str, int]:
         """The cheap view for monitoring: counts only, however long the queue."""
-        self._ensure_housekeeping()
         return self.board.queue_depths()
 
     async def events_after(self, cursor: int | None, job_ids: frozenset[str] | None) -> list[Event]:
@@ -143,7 +144,6 @@ class JobBoardActor:
         }
 
     async def deliveries(self, job_id: str) -> list[WebhookDelivery]:
-        self._ensure_housekeeping()
         return self.board.deliveries(job_id)
 
     async def webhook_secret(self, scope: str) -> str:
@@ -159,9 +159,7 @@ class JobBoardActor:
         self.board.events.append(event_type, "", **payload)
 
     async def models_loaded(self, worker: str, models: list[str]) -> None:
-        """A Diffusion replica's loaded models, reported on every load and periodically
-        (so a restarted board resumes its housekeeping and webhooks even when idle)."""
-        self._ensure_housekeeping()
+        """A Diffusion replica's loaded models, reported on every load and periodically."""
         self._loaded[worker] = (models, time.monotonic())
 
     async def loaded_on(self) -> dict[str, list[str]]:

@@ -264,7 +264,7 @@ class JobBoard:
         self._store.update(job)
         self._enqueue(job)
         job = self._with_position(job)
-        self._emit_state(job)
+        self._emit_state(job, changed=False)  # moved, still queued
         return job
 
     def claim(
@@ -497,19 +497,21 @@ class JobBoard:
         self._seq.pop(job.id, None)
         return job
 
-    def _emit_state(self, job: Job) -> None:
+    def _emit_state(self, job: Job, changed: bool = True) -> None:
+        """The job's state as an event; as a webhook too when the status `changed`."""
         state = job.model_dump(mode="json")
         self.events.append(_state_event_type(job.status), job.id, job=state)
         if job.status.finished:
             self._progress_told.pop(job.id, None)
-        self._tell_webhook(job, event_of(job.status), {"job": state})
+        if changed:
+            self._tell_webhook(job, event_of(job.status), {"job": state})
 
     def _tell_progress(self, job: Job, payload: dict[str, Any]) -> None:
         hook = job.request.webhook
         if hook is None or "progress" not in hook.events:
             return
-        now = time.monotonic()
-        if now - self._progress_told.get(job.id, -PROGRESS_INTERVAL_S) < PROGRESS_INTERVAL_S:
+        now, told = time.monotonic(), self._progress_told.get(job.id)
+        if told is not None and now - told < PROGRESS_INTERVAL_S:
             return
         self._progress_told[job.id] = now
         self._tell_webhook(job, "progress", {"job_id": job.id, **payload})

@@ -12,7 +12,8 @@ from novagenia.jobs.board import JobBoard
 from novagenia.jobs.protocol import ProgressReport
 from novagenia.jobs.schemas import GenerationRequest, Webhook
 from novagenia.jobs.store import JobStore
-from novagenia.jobs.webhooks import WebhookPolicy, WebhookRefused, signing_secret
+from novagenia.jobs.webhook_policy import WebhookPolicy, WebhookRefused
+from novagenia.jobs.webhooks import signing_secret
 
 OPEN = WebhookPolicy.of([], [])
 
@@ -35,6 +36,14 @@ OPEN = WebhookPolicy.of([], [])
         "http://[fe80::1]/hook",
         "http://0.0.0.0/hook",
         "http://hooks.example.com:99999/x",
+        "http://[::1",
+        "http://hooks.example.com\t/x",
+        "http://hooks.example.com/\x00",
+        "http://localhost./hook",
+        "http://[::ffff:127.0.0.1]/hook",  # IPv4-mapped
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://faß.example/hook",  # IDNA: one spelling for check and resolver
     ],
 )
 def test_refused_urls(url):
@@ -56,7 +65,7 @@ def test_public_hosts_pass_and_the_allowlist_narrows_them():
 def test_configured_private_networks_pass():
     inside = WebhookPolicy.of([], ["127.0.0.0/8"])
     inside.check_url("http://127.0.0.1:8000/hook")
-    inside.check_resolved("http://127.0.0.1:8000/hook")
+    assert inside.resolve("http://127.0.0.1:8000/hook").address == "127.0.0.1"
     with pytest.raises(WebhookRefused):
         inside.check_url("http://10.0.0.1/hook")
 
@@ -69,7 +78,7 @@ def test_names_are_checked_where_they_point():
         pytest.skip(f"{name} resolves to a public address here ({address})")
     OPEN.check_url(f"http://{name}:8000/hook")
     with pytest.raises(WebhookRefused, match="loopback, private"):
-        OPEN.check_resolved(f"http://{name}:8000/hook")
+        OPEN.resolve(f"http://{name}:8000/hook")
 
 
 def test_each_api_key_has_its_own_secret():

@@ -38,7 +38,8 @@ FINISHED_EVENTS = frozenset(s.value for s in JobStatus if s.finished)
 
 
 class GenerationTimeout(Exception):
-    """The jobs did not finish within WAIT_LIMIT_S; they have been cancelled."""
+    """The jobs did not finish within WAIT_LIMIT_S (cancelled, unless the client holds an
+    idempotency key to come back for them)."""
 
 
 def build_request(fields: dict[str, Any], names: Mapping[str, str]) -> GenerationRequest:
@@ -86,13 +87,14 @@ async def run_jobs(
     requests: list[GenerationRequest],
     user: str | None,
     owner: str | None,
-    cancel_on_disconnect: bool = True,
+    cancel_unfinished: bool = True,
 ) -> list[Job]:
     """Submits the jobs and returns them once all are finished (succeeded, failed or
     cancelled). If the wait limit passes, or the caller is cancelled (Serve cancels the
-    handler when the HTTP client disconnects) and `cancel_on_disconnect`, the unfinished
-    jobs are cancelled, so no work is left behind for nobody. Jobs that exist already
-    (an idempotent retry) are not submitted again, and may be finished."""
+    handler when the HTTP client disconnects), the unfinished jobs are cancelled when
+    `cancel_unfinished`, so no work is left behind for nobody (a client with an
+    idempotency key comes back for them instead). Jobs that exist already (an
+    idempotent retry) are not submitted again, and may be finished."""
     subscription = await context.fanout.subscribe(frozenset(job_ids))
     try:
         pending = set()
@@ -102,10 +104,11 @@ async def run_jobs(
                 pending.add(job_id)
         await asyncio.wait_for(_until_finished(subscription, pending), WAIT_LIMIT_S)
     except asyncio.TimeoutError:
-        await cancel_jobs(context, job_ids)
+        if cancel_unfinished:
+            await cancel_jobs(context, job_ids)
         raise GenerationTimeout(f"the jobs did not finish within {WAIT_LIMIT_S:g} s") from None
     except BaseException:
-        if cancel_on_disconnect:
+        if cancel_unfinished:
             await cancel_jobs(context, job_ids)
         raise
     finally:

@@ -338,7 +338,8 @@ async def _generate(
         if getattr(body, name) is not None:
             fields[name] = getattr(body, name)
     generation = resolve_foreign(fields, FIELD_NAMES, context)
-    job_ids = await job_ids_for(context, retry, caller, fields, new_job_ids(JOB_PREFIX, 1))
+    sent = {"body": body.model_dump(mode="json", exclude_unset=True), "images": images}
+    job_ids = await job_ids_for(context, retry, caller, sent, new_job_ids(JOB_PREFIX, 1))
     try:
         # With a key the client will retry a lost answer: its job goes on meanwhile.
         [job] = await run_jobs(
