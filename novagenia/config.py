@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from novagenia.jobs.quotas import Quota
 from novagenia.jobs.webhook_policy import WebhookPolicy
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -227,6 +228,16 @@ class AppArgs(BaseModel):
         ge=0,
         description="Below this much free space where the pictures go (a local output_uri), "
         "new jobs are refused with 507 instead of failing on a full disk.",
+    )
+    quota: Quota = Field(
+        default_factory=Quota,
+        description="What one submitter (an API key; a request's `user` without keys) may "
+        "queue: `max_queued_jobs` at once, `images_per_minute`; beyond, 429 with Retry-After.",
+    )
+    quota_by_user: dict[str, Quota] = Field(
+        default_factory=dict,
+        description="`quota` for one submitter, by its API key's label (`key-1a2b3c4d`, as "
+        "jobs show in `owner`) or, without keys, the `user` it names.",
     )
     idempotency_window_s: float = Field(
         86_400.0,

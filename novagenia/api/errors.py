@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from novagenia.hub.errors import HubError
 from novagenia.jobs.board import JobNotFound, JobStateConflict, QueueFull
+from novagenia.jobs.quotas import QuotaExceeded
 from novagenia.loras.describe import InvalidLora
 from novagenia.loras.library import LoraExists, LoraNotFound
 from novagenia.models import ModelNotFound
@@ -46,9 +47,17 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
+        return JSONResponse(
+            {"detail": _first_arg(exc)},
+            status_code=429,
+            headers={"Retry-After": str(domain_error(exc).retry_after_s)},
+        )
+
     @app.exception_handler(HubError)
     async def _hub(_: Request, exc: HubError) -> JSONResponse:
-        status_code = type(_cause(exc)).status_code
+        status_code = type(domain_error(exc)).status_code
         return JSONResponse({"detail": _first_arg(exc)}, status_code=status_code)
 
     @app.exception_handler(InvalidInput)
@@ -67,12 +76,12 @@ def _plain_handler(status_code: int, detail: Callable[[str], str]):
     return handle
 
 
-def _cause(exc: Exception) -> Exception:
+def domain_error(exc: Exception) -> Exception:
     """The domain error itself: Ray wraps an actor's exception (keeping its class)."""
     return getattr(exc, "cause", None) or exc
 
 
 def _first_arg(exc: Exception) -> str:
     """The domain message, without Ray's traceback wrapper around it."""
-    cause = _cause(exc)
+    cause = domain_error(exc)
     return str(cause.args[0]) if cause.args else type(cause).__name__

@@ -58,6 +58,7 @@ class JobBoardActor:
             event_capacity=self.args.event_log_capacity,
             idempotency_window_s=self.args.idempotency_window_s,
         )
+        self.board.quota, self.board.quota_by_user = self.args.quota, self.args.quota_by_user
         self.webhooks = WebhookSender(
             store,
             self.args.webhook_policy,
@@ -88,6 +89,7 @@ class JobBoardActor:
             self.board.max_attempts = self.args.max_attempts
             self.board.lease_timeout_s = self.args.lease_timeout_s
             self.board.idempotency_window_s = self.args.idempotency_window_s
+            self.board.quota, self.board.quota_by_user = self.args.quota, self.args.quota_by_user
             self.webhooks.policy = self.args.webhook_policy
             self.webhooks.retry_for_s = self.args.webhook_retry_for_s
             self.webhooks.timeout_s = self.args.webhook_timeout_s

@@ -23,6 +23,7 @@ from sortedcontainers import SortedList
 from novagenia.jobs.event_log import Event, EventLog
 from novagenia.jobs.idempotency import IdempotencyKey
 from novagenia.jobs.protocol import Completion, ProgressReport, WorkerReport
+from novagenia.jobs.quotas import ImageRate, Quota, QuotaExceeded, submitter
 from novagenia.jobs.run_order import QueueKey, UserTurns, pick_batch
 from novagenia.jobs.schemas import (
     FrontMove,
@@ -55,6 +56,9 @@ class IdempotencyConflict(JobStateConflict):
     """An `Idempotency-Key` sent again with another request (HTTP 409)."""
 
 
+QUEUED_RETRY_S = 5  # Retry-After when a submitter's queue is full
+
+
 class QueueFull(RuntimeError):
     """The queue holds `max_queue_length` jobs already (HTTP 503)."""
 
@@ -83,6 +87,8 @@ class JobBoard:
         self._turns: dict[tuple[str, int], UserTurns] = defaultdict(UserTurns)
         self._leases: dict[str, float] = {}
         self._removing: set[str] = set()  # models being deleted: no new jobs for them
+        self.quota, self.quota_by_user = Quota(), dict[str, Quota]()  # set by the actor
+        self._image_rate = ImageRate()
         self._deadlines: dict[str, float] = {}  # job → its cancel_after as Unix time
         self._progress_told: dict[str, float] = {}  # job → last progress webhook (monotonic)
         self.on_delivery: Callable[[], None] = lambda: None  # a webhook delivery was added
@@ -182,6 +188,8 @@ class JobBoard:
             raise ValueError("a job's request names its model (see submission.resolve_request)")
         if request.model in self._removing:
             raise JobStateConflict(f"model {request.model} is being deleted")
+        who = submitter(owner, user)
+        self._check_quota(who, request)
         job = Job(
             id=job_id,
             status=JobStatus.queued,
@@ -193,6 +201,7 @@ class JobBoard:
             created_at=time.time(),
         )
         self._seq[job.id] = self._store.insert(job)
+        self._image_rate.note(who, request.batch_size)
         self._active[job.id] = job
         if job.deadline is not None:
             self._deadlines[job.id] = job.deadline
@@ -200,6 +209,23 @@ class JobBoard:
         job = self._with_position(job)
         self._emit_state(job)
         return job
+
+    def _check_quota(self, who: str, request: GenerationRequest) -> None:
+        quota = self.quota_by_user.get(who, self.quota)
+        if quota.max_queued_jobs is not None:
+            queued = sum(
+                1
+                for job in self._active.values()
+                if job.status is JobStatus.queued and submitter(job.owner, job.user) == who
+            )
+            if queued >= quota.max_queued_jobs:
+                raise QuotaExceeded(
+                    f"{queued} jobs queued already; this key may have {quota.max_queued_jobs} "
+                    "queued at once",
+                    QUEUED_RETRY_S,
+                )
+        if quota.images_per_minute is not None:
+            self._image_rate.check(who, request.batch_size, quota.images_per_minute)
 
     def reserve_job_ids(self, key: IdempotencyKey, job_ids: list[str]) -> list[str]:
         """The job ids a client's `Idempotency-Key` stands for: those of the request it
@@ -438,7 +464,7 @@ class JobBoard:
         if move is not None:  # ahead of its level's turns; the latest move first
             key = (-move.level, -1, -move.at, job.id)
         else:
-            turn = self._turns[(job.model, job.priority)].take(job.user or "")
+            turn = self._turns[(job.model, job.priority)].take(submitter(job.owner, job.user))
             key = (-job.priority, turn, self._seq[job.id], job.id)
         self._keys[job.id] = key
         self._queues[job.model].add(key)

@@ -96,6 +96,7 @@ def test_every_websocket_message_matches_the_published_schema(app):
         "succeeded",
         "failed",
         "cancelled",
+        "expired",
         "download",
     }
     components = app.http.get("/openapi.json").json()["components"]["schemas"]

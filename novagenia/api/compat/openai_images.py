@@ -47,11 +47,12 @@ from novagenia.api.compat.generation import (
     run_jobs,
 )
 from novagenia.api.deps import AppContext, Context
-from novagenia.api.errors import RETRY_AFTER_S
+from novagenia.api.errors import RETRY_AFTER_S, domain_error
 from novagenia.api.idempotent import Retry, SafeRetry, job_ids_for
 from novagenia.api.uploads import upload_form
 from novagenia.inputs import InvalidImage, decode_image
 from novagenia.jobs.board import IdempotencyConflict, QueueFull
+from novagenia.jobs.quotas import QuotaExceeded
 from novagenia.jobs.schemas import MAX_SEED, JobStatus
 from novagenia.models import ModelInfo, ModelNotFound, ModelRegistry
 from novagenia.outputs import DiskFull
@@ -104,6 +105,14 @@ class OpenAIRoute(APIRoute):
                     "the queue is full; retry later",
                     code="queue_full",
                     headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            except QuotaExceeded as exc:
+                quota = domain_error(exc)
+                return openai_error(
+                    status.HTTP_429_TOO_MANY_REQUESTS,
+                    str(quota),
+                    code="rate_limit_exceeded",
+                    headers={"Retry-After": str(quota.retry_after_s)},
                 )
             except DiskFull as exc:
                 return openai_error(status.HTTP_507_INSUFFICIENT_STORAGE, str(exc))
