@@ -158,7 +158,7 @@ def test_finished_jobs_by_outcome_from_board_events(board):
     for job_id in "abc":
         board.submit(job_id, request("x"), None)
     a, b = (job.id for job in board.claim("x", "w") + board.claim("x", "w"))
-    board.report("w", [ProgressReport(job_id=a, ts=0, step=1, total_steps=2, elapsed_s=0.1)])
+    board.report("w", [ProgressReport(job_ids=[a], ts=0, step=1, total_steps=2, elapsed_s=0.1)])
     board.succeed(a, "w", [ImageInfo(index=0, url="/u", seed=1, width=64, height=64)])
     board.fail(b, "w", "boom")
     board.cancel("c")
